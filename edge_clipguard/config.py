@@ -1,0 +1,165 @@
+"""Model architecture configs: JSON files loaded into frozen dataclasses.
+
+Built-in configs live in ``edge_clipguard/configs/<name>.json`` (``tiny`` for tests,
+``base`` for real use); a path to a user JSON file works too. Unknown or missing keys are
+errors that name the file and the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+TEXT_ENCODER_KINDS = ("minilm", "bert")
+IMAGE_ENCODER_KINDS = ("efficientnet_lite0", "simple_cnn")
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """BERT-family text tower. ``minilm`` loads pretrained MiniLM-L6; ``bert`` is randomly initialised
+    with the sizes below (used by the ``tiny`` config). Both use the MiniLM WordPiece vocabulary."""
+
+    kind: str = "minilm"
+    max_length: int = 48
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 12
+    intermediate_size: int = 1536
+
+
+@dataclass(frozen=True)
+class ImageEncoderConfig:
+    """CNN image tower returning stride-8/16/32 feature maps. ``efficientnet_lite0`` loads ImageNet
+    weights when ``pretrained``; ``simple_cnn`` is a small conv stack with ``widths`` per stage."""
+
+    kind: str = "efficientnet_lite0"
+    pretrained: bool = True
+    widths: tuple[int, ...] = (16, 32, 48, 64)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Bidirectional cross-attention between image tokens and text tokens."""
+
+    dim: int = 256
+    num_layers: int = 2
+    num_heads: int = 8
+    ffn_multiplier: int = 4
+
+
+@dataclass(frozen=True)
+class HeadsConfig:
+    """Score head (0-10 regression) and dense box head with in-graph top-K decode."""
+
+    class_names: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ring")
+    top_k: int = 20
+    score_hidden: int = 256
+    box_channels: int = 128
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Whole ClipGuard Fusion architecture; ``image_size`` is the square letterboxed input side."""
+
+    name: str = "base"
+    image_size: int = 320
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    heads: HeadsConfig = field(default_factory=HeadsConfig)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.heads.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Recursively turn a JSON object into dataclass ``cls``; reject unknown keys and bad types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        path = f"{where}.{key}"
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, path)
+        elif typing.get_origin(hint) is tuple:
+            if not isinstance(value, list):
+                raise ConfigError(f"{path}: expected a list, got {value!r}")
+            kwargs[key] = tuple(value)
+        elif hint is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{path}: expected true/false, got {value!r}")
+            kwargs[key] = value
+        elif hint is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{path}: expected an integer, got {value!r}")
+            kwargs[key] = value
+        elif hint is str:
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: expected a string, got {value!r}")
+            kwargs[key] = value
+        else:  # pragma: no cover - guards future field types
+            raise ConfigError(f"{path}: unsupported field type {hint}")
+    return cls(**kwargs)
+
+
+def _validate(cfg: ModelConfig, where: str) -> ModelConfig:
+    if cfg.text.kind not in TEXT_ENCODER_KINDS:
+        raise ConfigError(f"{where}: text.kind must be one of {TEXT_ENCODER_KINDS}, got {cfg.text.kind!r}")
+    if cfg.image.kind not in IMAGE_ENCODER_KINDS:
+        raise ConfigError(f"{where}: image.kind must be one of {IMAGE_ENCODER_KINDS}, got {cfg.image.kind!r}")
+    if cfg.image_size % 32 != 0 or cfg.image_size < 64:
+        raise ConfigError(f"{where}: image_size must be a multiple of 32 and >= 64, got {cfg.image_size}")
+    if cfg.fusion.dim % cfg.fusion.num_heads != 0:
+        raise ConfigError(f"{where}: fusion.dim ({cfg.fusion.dim}) must divide by fusion.num_heads")
+    if not cfg.heads.class_names:
+        raise ConfigError(f"{where}: heads.class_names must name at least one class")
+    if cfg.text.max_length < 4:
+        raise ConfigError(f"{where}: text.max_length must be >= 4, got {cfg.text.max_length}")
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config") -> ModelConfig:
+    """Build and validate a ModelConfig from a parsed JSON object."""
+    return _validate(_build(ModelConfig, data, where), where)
+
+
+def builtin_config_names() -> list[str]:
+    files = resources.files("edge_clipguard.configs").iterdir()
+    return sorted(p.name[:-5] for p in files if p.name.endswith(".json"))
+
+
+def load_config(name_or_path: str | Path) -> ModelConfig:
+    """Load a built-in config by name (``tiny``, ``base``) or a JSON file by path."""
+    text_name = str(name_or_path)
+    if text_name in builtin_config_names():
+        source = resources.files("edge_clipguard.configs") / f"{text_name}.json"
+        where = f"config '{text_name}'"
+    else:
+        source = Path(text_name)
+        where = str(source)
+        if not source.is_file():
+            raise ConfigError(
+                f"{where}: no such config file; built-in configs are {builtin_config_names()}"
+            )
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return config_from_dict(data, where)

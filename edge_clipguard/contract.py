@@ -1,0 +1,32 @@
+"""Names and constants that training, export and the runtime must agree on.
+
+Export writes these into the bundle manifest; the runtime reads them back. Defined once
+here (no torch import) so the lean runtime can import them too.
+"""
+
+from __future__ import annotations
+
+# Graph inputs, in order. input_ids/attention_mask: int64 [batch, max_text_length];
+# pixel_values: float32 [batch, 3, image_size, image_size], letterboxed and normalised.
+INPUT_IDS = "input_ids"
+ATTENTION_MASK = "attention_mask"
+PIXEL_VALUES = "pixel_values"
+INPUT_NAMES = (INPUT_IDS, ATTENTION_MASK, PIXEL_VALUES)
+
+# Graph outputs, in order. score: float32 [batch] in [SCORE_MIN, SCORE_MAX];
+# boxes: float32 [batch, top_k, 4] as x1,y1,x2,y2 in letterboxed-input pixels;
+# confidences: float32 [batch, top_k] in [0, 1]; labels: int64 [batch, top_k] class index.
+SCORE = "score"
+BOXES = "boxes"
+CONFIDENCES = "confidences"
+LABELS = "labels"
+OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS)
+
+SCORE_MIN = 0.0
+SCORE_MAX = 10.0
+
+# ImageNet statistics: both image towers were pretrained with them.
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+# Grey used for letterbox padding (ImageNet mean in uint8), so padding normalises to ~0.
+LETTERBOX_FILL = (124, 116, 104)

@@ -1,0 +1,145 @@
+"""The JSONL manifest: one sample per line, shared by every dataset and by users' own data.
+
+``{"image": path|null, "text": str, "score": float in [0,10], "boxes": [[x1,y1,x2,y2], ...],
+"labels": [int, ...]}`` plus optional ``"domain"``, ``"id"``, ``"split"``, ``"text_id"``.
+Boxes are in original-image pixels (x1,y1,x2,y2, absolute). ``image`` is relative to the
+manifest's folder (or absolute); it is null for text-only rows such as the VADER sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..contract import SCORE_MAX, SCORE_MIN
+from ..errors import DataError
+
+REQUIRED_FIELDS = ("image", "text", "score", "boxes", "labels")
+OPTIONAL_FIELDS = ("domain", "id", "split", "text_id")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One manifest row. ``image`` is an absolute path after reading, or None for text-only rows."""
+
+    image: str | None
+    text: str
+    score: float
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    labels: tuple[int, ...] = ()
+    domain: str | None = None
+    id: str | None = None
+    split: str | None = None
+    text_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self, relative_to: Path | None = None) -> dict[str, Any]:
+        image = self.image
+        if image is not None and relative_to is not None:
+            try:
+                image = str(Path(image).resolve().relative_to(relative_to.resolve()))
+            except ValueError:
+                image = str(Path(image).resolve())
+        row: dict[str, Any] = {
+            "image": image,
+            "text": self.text,
+            "score": round(float(self.score), 6),
+            "boxes": [[round(float(v), 2) for v in box] for box in self.boxes],
+            "labels": [int(v) for v in self.labels],
+        }
+        for name in OPTIONAL_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                row[name] = value
+        row.update(self.extra)
+        return row
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = None) -> Sample:
+    """Validate one parsed JSON row; raise DataError naming ``where`` (file:line) and the field."""
+    if not isinstance(row, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    missing = [name for name in REQUIRED_FIELDS if name not in row]
+    if missing:
+        raise DataError(f"{where}: missing field(s) {missing}; required: {list(REQUIRED_FIELDS)}")
+    image = row["image"]
+    if image is not None and (not isinstance(image, str) or not image):
+        raise DataError(f"{where}: field 'image' must be a path string or null, got {image!r}")
+    text = row["text"]
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{where}: field 'text' must be a non-empty string, got {text!r}")
+    score = row["score"]
+    if not _is_number(score) or not SCORE_MIN <= score <= SCORE_MAX:
+        raise DataError(f"{where}: field 'score' must be a number in [{SCORE_MIN:g}, {SCORE_MAX:g}], got {score!r}")
+    boxes, labels = row["boxes"], row["labels"]
+    if not isinstance(boxes, list) or not isinstance(labels, list) or len(boxes) != len(labels):
+        raise DataError(f"{where}: fields 'boxes' and 'labels' must be lists of equal length")
+    parsed_boxes = []
+    for i, box in enumerate(boxes):
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_number(v) for v in box)):
+            raise DataError(f"{where}: boxes[{i}] must be [x1, y1, x2, y2] numbers, got {box!r}")
+        x1, y1, x2, y2 = (float(v) for v in box)
+        if not (x2 > x1 and y2 > y1):
+            raise DataError(f"{where}: boxes[{i}] must have x2 > x1 and y2 > y1, got {box!r}")
+        parsed_boxes.append((x1, y1, x2, y2))
+    for i, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, int) or label < 0:
+            raise DataError(f"{where}: labels[{i}] must be a non-negative integer, got {label!r}")
+        if num_classes is not None and label >= num_classes:
+            raise DataError(f"{where}: labels[{i}] = {label} but the model has {num_classes} classes")
+    if boxes and image is None:
+        raise DataError(f"{where}: a row with boxes needs an 'image'")
+    image_path = None
+    if image is not None:
+        image_path = str(Path(image) if Path(image).is_absolute() else (base_dir / image).resolve())
+    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
+    optional = {name: row.get(name) for name in OPTIONAL_FIELDS}
+    for name, value in optional.items():
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{where}: field '{name}' must be a string, got {value!r}")
+    return Sample(
+        image=image_path,
+        text=text,
+        score=float(score),
+        boxes=tuple(parsed_boxes),
+        labels=tuple(int(v) for v in labels),
+        extra={k: v for k, v in row.items() if k not in known},
+        **optional,
+    )
+
+
+def read_manifest(path: str | Path, num_classes: int | None = None) -> list[Sample]:
+    """Read and validate a JSONL manifest; image paths come back absolute."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found")
+    samples = []
+    with path.open("r", encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{line_no}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
+            samples.append(parse_row(row, where, path.parent, num_classes))
+    if not samples:
+        raise DataError(f"{path}: manifest has no samples")
+    return samples
+
+
+def write_manifest(path: str | Path, samples: Iterable[Sample]) -> Path:
+    """Write samples as JSONL atomically, with image paths relative to the manifest's folder."""
+    path = Path(path)
+    lines = [json.dumps(s.to_json(relative_to=path.parent), ensure_ascii=False) for s in samples]
+    return write_text_atomic(path, "\n".join(lines) + "\n")
