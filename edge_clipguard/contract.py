@@ -25,8 +25,9 @@ OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS)
 SCORE_MIN = 0.0
 SCORE_MAX = 10.0
 
-# ImageNet statistics: both image towers were pretrained with them.
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
-# Grey used for letterbox padding (ImageNet mean in uint8), so padding normalises to ~0.
-LETTERBOX_FILL = (124, 116, 104)
+# Pixel normalisation of the EfficientNet-Lite ImageNet weights (TF-style: x/127.5 - 1);
+# checked in tests/model: they give the higher ImageNet confidence than the torchvision stats.
+IMAGE_MEAN = (0.5, 0.5, 0.5)
+IMAGE_STD = (0.5, 0.5, 0.5)
+# Grey used for letterbox padding, so padding normalises to ~0.
+LETTERBOX_FILL = (128, 128, 128)

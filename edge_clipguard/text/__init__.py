@@ -1,0 +1,1 @@
+"""Text tokenization with the ``tokenizers`` library alone (no transformers, no torch)."""

@@ -1,0 +1,1 @@
+"""Export: checkpoint -> validated ONNX (later: INT8 Q/DQ ONNX, TensorRT engines, bundle)."""
