@@ -27,7 +27,7 @@ class TextEncoderConfig:
     with the sizes below (used by the ``tiny`` config). Both use the MiniLM WordPiece vocabulary."""
 
     kind: str = "minilm"
-    max_length: int = 48
+    max_length: int = 64
     hidden_size: int = 384
     num_layers: int = 6
     num_heads: int = 12

@@ -1,0 +1,67 @@
+"""Manifest samples -> model-ready tensors (torch side of the data pipeline).
+
+Images are letterboxed exactly as the runtime does (``edge_clipguard.preprocess``) and target
+boxes are mapped into the same letterboxed-input pixels. Text-only rows (VADER sentences) get
+a blank image and ``has_image = False`` so they train the score head without box targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import DataError
+from ..preprocess import boxes_to_input, preprocess_image
+from ..text.tokenizer import encode_texts
+from .manifest import Sample
+
+
+def load_rgb(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read image ({exc})") from None
+
+
+class ManifestDataset(torch.utils.data.Dataset):
+    """Items: input_ids/attention_mask int64 [L], pixel_values float32 [3, S, S], score float32 [],
+    boxes float32 [N, 4] (x1y1x2y2, input pixels), labels int64 [N], has_image bool []."""
+
+    def __init__(self, samples: list[Sample], tokenizer, image_size: int):
+        self.samples = list(samples)
+        self.tokenizer = tokenizer
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.samples[index]
+        text = encode_texts(self.tokenizer, [sample.text])
+        if sample.image is None:
+            pixels = np.zeros((3, self.image_size, self.image_size), dtype=np.float32)
+            boxes = np.zeros((0, 4), dtype=np.float32)
+        else:
+            pixels, lb = preprocess_image(load_rgb(sample.image), self.image_size)
+            boxes = boxes_to_input(np.asarray(sample.boxes, dtype=np.float32), lb)
+        return {
+            "input_ids": torch.from_numpy(text.input_ids[0]),
+            "attention_mask": torch.from_numpy(text.attention_mask[0]),
+            "pixel_values": torch.from_numpy(pixels),
+            "score": torch.tensor(sample.score, dtype=torch.float32),
+            "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
+            "labels": torch.tensor(sample.labels, dtype=torch.int64),
+            "has_image": torch.tensor(sample.image is not None),
+        }
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, object]:
+    """Stack fixed-size fields; keep per-sample box/label tensors as lists (their counts differ)."""
+    batch: dict[str, object] = {}
+    for key in ("input_ids", "attention_mask", "pixel_values", "score", "has_image"):
+        batch[key] = torch.stack([item[key] for item in items])
+    batch["boxes"] = [item["boxes"] for item in items]
+    batch["labels"] = [item["labels"] for item in items]
+    return batch

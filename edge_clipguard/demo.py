@@ -1,0 +1,91 @@
+"""The main job on built-in defaults: data -> model -> short training -> result.
+
+Everything lands under one work folder; datasets already there are reused, so a second run
+goes straight to training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .atomic import write_text_atomic
+from .config import load_config
+from .paths import default_vader_dir
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    work_dir: str = "runs/demo"
+    config: str = "base"
+    train_scenes: int = 384
+    val_scenes: int = 64
+    steps: int = 40
+    batch_size: int = 8
+    seed: int = 0
+
+
+def _scenes(scenes_dir: Path, split: str, count: int, seed: int, vader_dir: Path) -> Path:
+    from .data.manifest import read_manifest
+    from .data.scenes import generate_scenes
+
+    manifest = scenes_dir / f"{split}.jsonl"
+    if manifest.is_file() and len(read_manifest(manifest)) == count:
+        return manifest
+    return generate_scenes(scenes_dir, count, seed, split, vader_dir)
+
+
+def run_demo(cfg: DemoConfig, log=print) -> dict:
+    import torch
+
+    from .data.dataset import ManifestDataset, collate
+    from .data.manifest import read_manifest
+    from .data.vader import prepare_vader
+    from .model import build_model
+    from .text.tokenizer import default_tokenizer
+    from .train.loop import TrainConfig, train
+    from .train.quick_eval import quick_eval
+
+    work = Path(cfg.work_dir)
+    started = time.perf_counter()
+    vader_dir = default_vader_dir()
+    log(f"[1/4] VADER ground truth -> {prepare_vader(vader_dir)}")
+    scenes_dir = work / "scenes"
+    train_manifest = _scenes(scenes_dir, "train", cfg.train_scenes, cfg.seed, vader_dir)
+    val_manifest = _scenes(scenes_dir, "val", cfg.val_scenes, cfg.seed, vader_dir)
+    log(f"[2/4] scenes -> {train_manifest} ({cfg.train_scenes}), {val_manifest} ({cfg.val_scenes})")
+
+    torch.manual_seed(cfg.seed)
+    model_cfg = load_config(cfg.config)
+    model = build_model(model_cfg)
+    n_params = sum(p.numel() for p in model.parameters()) / 1e6
+    log(f"[3/4] model '{model_cfg.name}': {n_params:.1f} M parameters, image {model_cfg.image_size}px, "
+        f"text {model_cfg.text.max_length} tokens")
+    tokenizer = default_tokenizer(model_cfg.text.max_length)
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(work / "tokenizer.json"))
+
+    train_set = ManifestDataset(read_manifest(train_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
+    val_set = ManifestDataset(read_manifest(val_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
+
+    def loader(epoch: int, dataset=train_set, shuffle=True):
+        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+        return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=shuffle,
+                                           generator=generator, collate_fn=collate)
+
+    before = quick_eval(model, loader(0, val_set, False))
+    train_cfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed)
+    history = train(model, loader, train_cfg)
+    after = quick_eval(model, loader(0, val_set, False))
+    log(f"[4/4] trained {cfg.steps} steps; validation before -> after:")
+    log(f"      {'metric':<14}{'before':>10}{'after':>10}")
+    for key in ("loss", "score_mae", "score_pearson", "top1_hit"):
+        log(f"      {key:<14}{before[key]:>10.3f}{after[key]:>10.3f}")
+    result = {"demo": asdict(cfg), "model_params_m": round(n_params, 2), "before": before, "after": after,
+              "first_loss": history[0]["loss"], "last_loss": history[-1]["loss"],
+              "seconds": round(time.perf_counter() - started, 1)}
+    path = write_text_atomic(work / "demo_result.json", json.dumps(result, indent=2) + "\n")
+    log(f"done in {result['seconds']:.0f} s; result -> {path}")
+    return result

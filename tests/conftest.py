@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny configs and small real datasets, built once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def vader_dir(tmp_path_factory):
+    """The real VADER ground truth, fetched through pip (package registry) into a temp cache."""
+    from edge_clipguard.data.vader import prepare_vader
+
+    out = tmp_path_factory.mktemp("vader")
+    prepare_vader(out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def scenes_dir(tmp_path_factory, vader_dir):
+    from edge_clipguard.data.scenes import generate_scenes
+
+    out = tmp_path_factory.mktemp("scenes")
+    generate_scenes(out, count=12, seed=0, split="train", vader=vader_dir)
+    generate_scenes(out, count=6, seed=0, split="test", vader=vader_dir)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    from edge_clipguard.config import load_config
+
+    return load_config("tiny")
+
+
+@pytest.fixture()
+def tiny_model(tiny_cfg):
+    import torch
+
+    from edge_clipguard.model import build_model
+
+    torch.manual_seed(0)
+    return build_model(tiny_cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_cfg):
+    from edge_clipguard.text.tokenizer import default_tokenizer
+
+    return default_tokenizer(tiny_cfg.text.max_length)

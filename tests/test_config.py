@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from edge_clipguard.config import builtin_config_names, load_config
+from edge_clipguard.errors import ConfigError
+
+
+def test_builtin_configs_include_tiny_and_base():
+    assert {"tiny", "base"} <= set(builtin_config_names())
+
+
+def test_base_config_names_the_real_pretrained_towers():
+    cfg = load_config("base")
+    assert (cfg.text.kind, cfg.image.kind, cfg.image.pretrained) == ("minilm", "efficientnet_lite0", True)
+    assert cfg.num_classes >= 5
+
+
+def test_config_file_path_loads(tmp_path):
+    data = load_config("tiny").to_dict()
+    data["heads"]["top_k"] = 5
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(data))
+    assert load_config(path).heads.top_k == 5
+
+
+def test_unknown_key_is_an_error_naming_file_and_key(tmp_path):
+    data = load_config("tiny").to_dict()
+    data["fusion"]["dimm"] = 3
+    path = tmp_path / "typo.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"typo\.json\.fusion: unknown key\(s\) \['dimm'\]"):
+        load_config(path)
+
+
+def test_wrong_type_is_an_error_naming_the_field(tmp_path):
+    data = load_config("tiny").to_dict()
+    data["image_size"] = "64"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"bad\.json\.image_size: expected an integer"):
+        load_config(path)
+
+
+def test_missing_config_lists_builtins():
+    with pytest.raises(ConfigError, match="built-in configs are"):
+        load_config("no-such-config")
