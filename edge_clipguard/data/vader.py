@@ -130,8 +130,8 @@ def _sha256(path: Path) -> str:
 
 
 def prepare_vader(out_dir: str | Path, seed: int = 0) -> Path:
-    """Build ``out_dir/vader.jsonl`` (all rows, each with its split). A no-op when already built
-    with the same seed. Returns the manifest path."""
+    """Build ``out_dir/vader.jsonl`` (all rows, each with its split) and ``out_dir/<split>.jsonl``.
+    A no-op when already built with the same seed. Returns the path of ``vader.jsonl``."""
     out_dir = Path(out_dir)
     manifest, meta_path = out_dir / MANIFEST_NAME, out_dir / META_NAME
     if manifest.is_file() and meta_path.is_file():
@@ -139,12 +139,15 @@ def prepare_vader(out_dir: str | Path, seed: int = 0) -> Path:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             meta = {}
-        if meta.get("seed") == seed and meta.get("source") == SDIST_REQUIREMENT:
+        complete = all((out_dir / f"{split}.jsonl").is_file() for split in SPLITS)
+        if complete and meta.get("seed") == seed and meta.get("source") == SDIST_REQUIREMENT:
             return manifest
     sdist = fetch_sdist(out_dir / "sdist")
     rows: list[Sample] = []
     for domain, samples in read_sdist(sdist).items():
         rows.extend(split_domain(samples, domain, seed))
+    for split in SPLITS:  # one manifest per split, ready for --data / --val-data
+        write_manifest(out_dir / f"{split}.jsonl", [r for r in rows if r.split == split])
     write_manifest(manifest, rows)
     counts = Counter(f"{s.domain}/{s.split}" for s in rows)
     meta = {"source": SDIST_REQUIREMENT, "sdist_sha256": _sha256(sdist), "seed": seed,

@@ -34,11 +34,13 @@ def build_text_tower(cfg: TextEncoderConfig) -> TextTower:
     if cfg.kind == "minilm":
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # silence the "pooler weights not used" notice
+        hf_logging.disable_progress_bar()
         try:
             bert = BertModel.from_pretrained(str(minilm_dir()), add_pooling_layer=False,
                                              attn_implementation="eager")
         finally:
             hf_logging.set_verbosity(verbosity)
+            hf_logging.enable_progress_bar()
         return TextTower(bert, bert.config.hidden_size)
     bert_cfg = BertConfig(
         vocab_size=MINILM_VOCAB_SIZE,

@@ -62,3 +62,11 @@ def test_rerun_is_a_no_op(vader_dir):
 def test_meta_records_the_source_and_seed(vader_dir):
     meta = json.loads((vader_dir / "vader.meta.json").read_text())
     assert (meta["source"], meta["seed"], meta["rows"]) == ("vadersentiment==3.3.2", 0, 23703)
+
+
+def test_per_split_manifests_partition_the_rows(vader_dir):
+    from edge_clipguard.data.manifest import read_manifest
+
+    parts = {split: read_manifest(vader_dir / f"{split}.jsonl") for split in ("train", "val", "test")}
+    assert all(r.split == split for split, rows in parts.items() for r in rows)
+    assert sum(len(rows) for rows in parts.values()) == 23703
