@@ -80,7 +80,8 @@ class ModelConfig:
         return len(self.heads.class_names)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-ready form (tuples become lists), accepted back by ``config_from_dict``."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

@@ -40,13 +40,13 @@ def _scenes(scenes_dir: Path, split: str, count: int, seed: int, vader_dir: Path
 def run_demo(cfg: DemoConfig, log=print) -> dict:
     import torch
 
-    from .data.dataset import ManifestDataset, collate
+    from .data.dataset import ManifestDataset
     from .data.manifest import read_manifest
     from .data.vader import prepare_vader
     from .model import build_model
     from .text.tokenizer import default_tokenizer
-    from .train.loop import TrainConfig, train
     from .train.quick_eval import quick_eval
+    from .train.trainer import Trainer, TrainerConfig
 
     work = Path(cfg.work_dir)
     started = time.perf_counter()
@@ -70,22 +70,19 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     train_set = ManifestDataset(read_manifest(train_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
     val_set = ManifestDataset(read_manifest(val_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
 
-    def loader(epoch: int, dataset=train_set, shuffle=True):
-        generator = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=shuffle,
-                                           generator=generator, collate_fn=collate)
-
-    before = quick_eval(model, loader(0, val_set, False))
-    train_cfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seed=cfg.seed)
-    history = train(model, loader, train_cfg)
-    after = quick_eval(model, loader(0, val_set, False))
-    log(f"[4/4] trained {cfg.steps} steps; validation before -> after:")
+    train_cfg = TrainerConfig(epochs=1000, max_steps=cfg.steps, batch_size=cfg.batch_size, warmup_steps=5,
+                              seed=cfg.seed)
+    trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, train_cfg, work / "run")
+    before = quick_eval(model, trainer.loader(0, val_set, shuffle=False))
+    summary = trainer.fit()
+    after = quick_eval(model, trainer.loader(0, val_set, shuffle=False))
+    log(f"[4/4] trained {summary['steps']} steps ({summary['seconds']:.0f} s, checkpoint {work / 'run' / 'last.pt'});"
+        " validation before -> after:")
     log(f"      {'metric':<14}{'before':>10}{'after':>10}")
     for key in ("loss", "score_mae", "score_pearson", "top1_hit"):
         log(f"      {key:<14}{before[key]:>10.3f}{after[key]:>10.3f}")
     result = {"demo": asdict(cfg), "model_params_m": round(n_params, 2), "before": before, "after": after,
-              "first_loss": history[0]["loss"], "last_loss": history[-1]["loss"],
-              "seconds": round(time.perf_counter() - started, 1)}
+              "train": summary, "seconds": round(time.perf_counter() - started, 1)}
     path = write_text_atomic(work / "demo_result.json", json.dumps(result, indent=2) + "\n")
     log(f"done in {result['seconds']:.0f} s; result -> {path}")
     return result

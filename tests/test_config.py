@@ -45,3 +45,11 @@ def test_wrong_type_is_an_error_naming_the_field(tmp_path):
 def test_missing_config_lists_builtins():
     with pytest.raises(ConfigError, match="built-in configs are"):
         load_config("no-such-config")
+
+
+def test_to_dict_round_trips():
+    from edge_clipguard.config import config_from_dict
+
+    for name in ("tiny", "base"):
+        cfg = load_config(name)
+        assert config_from_dict(cfg.to_dict()) == cfg

@@ -69,9 +69,13 @@ class ClipGuardFusion(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """Raw outputs for training: score [B]; heatmap [B, C, S/8, S/8] logits; log_size and
-        offset [B, 2, S/8, S/8] in stride-8 cells."""
+        offset [B, 2, S/8, S/8] in stride-8 cells; text_embed, image_embed [B, D] (pre-fusion
+        pooled tokens, for the optional InfoNCE alignment term)."""
         text = self.text_proj(self.text_tower(input_ids, attention_mask))
         image = self.image_tokens(pixel_values)
+        mask = attention_mask.to(text.dtype)[..., None]
+        text_embed = (text * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        image_embed = image.mean(1)
         image, text = self.fusion(image, text, attention_mask)
         maps, start = [], 0
         for side in self.grid_sizes:
@@ -80,6 +84,7 @@ class ClipGuardFusion(nn.Module):
             start += side * side
         out = self.box_head(maps)
         out["score"] = self.score_head(text, attention_mask)
+        out["text_embed"], out["image_embed"] = text_embed, image_embed
         return out
 
     def decode(self, raw: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -101,9 +106,10 @@ class DecodedClipGuard(nn.Module):
         return self.model.decode(self.model(input_ids, attention_mask, pixel_values))
 
 
-def build_model(cfg: ModelConfig) -> ClipGuardFusion:
-    """The only place that turns a config into modules (towers load pretrained weights here)."""
-    return ClipGuardFusion(cfg, build_text_tower(cfg.text), build_image_tower(cfg.image))
+def build_model(cfg: ModelConfig, pretrained: bool = True) -> ClipGuardFusion:
+    """The only place that turns a config into modules. Towers load their pretrained weights here
+    unless ``pretrained=False`` (restoring a checkpoint)."""
+    return ClipGuardFusion(cfg, build_text_tower(cfg.text, pretrained), build_image_tower(cfg.image, pretrained))
 
 
 def example_inputs(cfg: ModelConfig, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:

@@ -94,7 +94,8 @@ class SimpleCNNTrunk(nn.Module):
         return [c8, c16, self.stage32(c16)]
 
 
-def build_image_tower(cfg: ImageEncoderConfig) -> nn.Module:
+def build_image_tower(cfg: ImageEncoderConfig, pretrained: bool = True) -> nn.Module:
+    """``pretrained=False`` skips reading the ImageNet weights even if the config asks for them."""
     if cfg.kind == "efficientnet_lite0":
-        return EfficientNetLite0Trunk(cfg.pretrained)
+        return EfficientNetLite0Trunk(cfg.pretrained and pretrained)
     return SimpleCNNTrunk(tuple(cfg.widths))

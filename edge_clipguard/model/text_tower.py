@@ -27,10 +27,16 @@ class TextTower(nn.Module):
         return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
-def build_text_tower(cfg: TextEncoderConfig) -> TextTower:
+def build_text_tower(cfg: TextEncoderConfig, pretrained: bool = True) -> TextTower:
+    """``pretrained=False`` builds the same architecture without reading weights (for restoring
+    a checkpoint, which overwrites them anyway)."""
     from transformers import BertConfig, BertModel
     from transformers.utils import logging as hf_logging
 
+    if cfg.kind == "minilm" and not pretrained:
+        bert_cfg = BertConfig.from_pretrained(str(minilm_dir()))
+        bert_cfg._attn_implementation = "eager"
+        return TextTower(BertModel(bert_cfg, add_pooling_layer=False), bert_cfg.hidden_size)
     if cfg.kind == "minilm":
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # silence the "pooler weights not used" notice

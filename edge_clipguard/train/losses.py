@@ -24,15 +24,31 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
     return (F.l1_loss(pred.float(), target, reduction="none") * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def info_nce(text_embed: torch.Tensor, image_embed: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """CLIP's symmetric contrastive loss: matching text/image pairs on the diagonal."""
+    text = F.normalize(text_embed.float(), dim=-1)
+    image = F.normalize(image_embed.float(), dim=-1)
+    logits = text @ image.T / temperature
+    target = torch.arange(len(logits), device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
 def compute_losses(raw: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], score: torch.Tensor,
-                   has_image: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Named loss terms. Box terms use only samples that have an image."""
-    terms = {"score": F.smooth_l1_loss(raw["score"].float(), score, beta=1.0)}
-    if bool(has_image.any()):
-        keep = has_image
+                   has_image: torch.Tensor, with_infonce: bool = False) -> dict[str, torch.Tensor]:
+    """Named loss terms. Box terms use only samples that have an image; when a batch has none they
+    are zero but still connected to the graph, so every parameter gets a gradient (DDP needs that)."""
+    terms = {"score": F.smooth_l1_loss(raw["score"].float(), score.float(), beta=1.0)}
+    keep = has_image
+    if bool(keep.any()):
         terms["heatmap"] = focal_heatmap_loss(raw["heatmap"][keep], targets["heatmap"][keep])
         terms["size"] = masked_l1(raw["log_size"][keep], targets["log_size"][keep], targets["center_mask"][keep])
         terms["offset"] = masked_l1(raw["offset"][keep], targets["offset"][keep], targets["center_mask"][keep])
+    else:
+        for name, key in (("heatmap", "heatmap"), ("size", "log_size"), ("offset", "offset")):
+            terms[name] = raw[key].float().sum() * 0.0
+    if with_infonce:
+        terms["infonce"] = (info_nce(raw["text_embed"][keep], raw["image_embed"][keep]) if int(keep.sum()) > 1
+                            else raw["text_embed"].float().sum() * 0.0)
     return terms
 
 
