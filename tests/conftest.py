@@ -47,3 +47,28 @@ def tiny_tokenizer(tiny_cfg):
     from edge_clipguard.text.tokenizer import default_tokenizer
 
     return default_tokenizer(tiny_cfg.text.max_length)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_cfg, tiny_tokenizer):
+    """A checkpoint of the (untrained, seeded) tiny model, as `train` would write it."""
+    import torch
+
+    from edge_clipguard.model import build_model
+    from edge_clipguard.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    return save_checkpoint(path, model=model, model_cfg=tiny_cfg, tokenizer_json=tiny_tokenizer.to_str(),
+                           step=0, epoch=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_checkpoint):
+    """An fp32 bundle exported from ``tiny_checkpoint`` (no engine); treat it as read-only."""
+    from edge_clipguard.export.bundle_writer import ExportRequest, export_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny_fp32"
+    export_bundle(ExportRequest(checkpoint=str(tiny_checkpoint), out=str(out), engine="never"), log=lambda *_: None)
+    return out

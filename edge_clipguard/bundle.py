@@ -1,0 +1,199 @@
+"""The bundle manifest: the one contract between export and the runtime (no torch here).
+
+A bundle is a directory holding ``manifest.json``, ``tokenizer.json`` and one or more model
+artifacts (ONNX files, TensorRT plan files). The manifest says how to feed the graphs
+(tensor names, dtypes, shapes, preprocessing constants), what comes out (class names,
+score range), what each artifact is (precision, quantization format, intended backend) and
+the sha256 of every file, so a loader can refuse a tampered or mismatched bundle.
+
+Schema version history:
+  1 — first release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ClipGuardError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+TOKENIZER_NAME = "tokenizer.json"
+BUNDLE_FORMAT = "edge-clipguard-bundle"
+
+
+class BundleError(ClipGuardError):
+    """A bundle directory or its manifest is missing, malformed or of another schema version."""
+
+
+class IntegrityError(BundleError):
+    """A bundle file's sha256 differs from the one its manifest recorded (tampered or truncated)."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One graph input or output. ``shape`` entries are ints or a symbolic name such as "batch"."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What the runtime must do to text and image before the graph sees them."""
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    letterbox_fill: tuple[int, int, int]
+    max_text_length: int
+    tokenizer_file: str = TOKENIZER_NAME
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One model file of the bundle.
+
+    kind: "onnx" or "tensorrt-engine". precision: "fp32", "fp16" or "int8".
+    target: which backend it is meant for: "any", "tensorrt" or "onnxruntime-cpu".
+    quant_format: for INT8, e.g. "qdq-s8s8" (TensorRT-style) or "qdq-u8s8" (ORT-CPU-tuned).
+    details: free-form facts (opset, validation errors, TensorRT version, compute capability, ...).
+    """
+
+    file: str
+    kind: str
+    precision: str
+    target: str = "any"
+    quant_format: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema_version: int
+    package_version: str
+    config_name: str
+    class_names: tuple[str, ...]
+    score_range: tuple[float, float]
+    top_k: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    preprocess: Preprocess
+    artifacts: tuple[Artifact, ...]
+    files: dict[str, str]
+    versions: dict[str, str] = field(default_factory=dict)
+    format: str = BUNDLE_FORMAT
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def artifact(self, file: str) -> Artifact:
+        for art in self.artifacts:
+            if art.file == file:
+                return art
+        raise BundleError(f"{MANIFEST_NAME}: no artifact named {file!r} (have: {[a.file for a in self.artifacts]})")
+
+    def find(self, *, kind: str, precision: str | None = None, target: str | None = None) -> list[Artifact]:
+        """Artifacts of ``kind``, optionally filtered by precision and target."""
+        return [a for a in self.artifacts if a.kind == kind
+                and (precision is None or a.precision == precision)
+                and (target is None or a.target == target)]
+
+
+def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _require(data: dict, key: str, where: str) -> Any:
+    if key not in data:
+        raise BundleError(f"{where}: missing field {key!r}")
+    return data[key]
+
+
+def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Manifest:
+    """Parse and check a manifest dict; raises BundleError naming the bad field."""
+    if not isinstance(data, dict):
+        raise BundleError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format", BUNDLE_FORMAT) != BUNDLE_FORMAT:
+        raise BundleError(f"{where}: field 'format' is {data.get('format')!r}, expected {BUNDLE_FORMAT!r}")
+    version = _require(data, "schema_version", where)
+    if version != SCHEMA_VERSION:
+        raise BundleError(
+            f"{where}: schema_version {version!r} is not supported by this runtime (expects {SCHEMA_VERSION}); "
+            "re-export the bundle with the matching edge-clipguard version"
+        )
+    try:
+        pre = dict(_require(data, "preprocess", where))
+        return Manifest(
+            schema_version=version,
+            package_version=str(_require(data, "package_version", where)),
+            config_name=str(_require(data, "config_name", where)),
+            class_names=tuple(str(c) for c in _require(data, "class_names", where)),
+            score_range=tuple(float(v) for v in _require(data, "score_range", where)),
+            top_k=int(_require(data, "top_k", where)),
+            inputs=tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in _require(data, "inputs", where)),
+            outputs=tuple(
+                TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in _require(data, "outputs", where)
+            ),
+            preprocess=Preprocess(
+                image_size=int(pre["image_size"]),
+                mean=tuple(float(v) for v in pre["mean"]),
+                std=tuple(float(v) for v in pre["std"]),
+                letterbox_fill=tuple(int(v) for v in pre["letterbox_fill"]),
+                max_text_length=int(pre["max_text_length"]),
+                tokenizer_file=str(pre.get("tokenizer_file", TOKENIZER_NAME)),
+            ),
+            artifacts=tuple(Artifact(**a) for a in _require(data, "artifacts", where)),
+            files={str(k): str(v) for k, v in _require(data, "files", where).items()},
+            versions={str(k): str(v) for k, v in data.get("versions", {}).items()},
+        )
+    except BundleError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{where}: malformed field ({type(exc).__name__}: {exc})") from None
+
+
+def read_manifest(bundle_dir: str | Path) -> Manifest:
+    """Load ``BUNDLE/manifest.json``; raises BundleError with the path on any problem."""
+    path = Path(bundle_dir) / MANIFEST_NAME
+    if not Path(bundle_dir).is_dir():
+        raise BundleError(f"{bundle_dir}: not a bundle directory (expected a folder with {MANIFEST_NAME})")
+    if not path.is_file():
+        raise BundleError(f"{path}: missing; is {bundle_dir} a bundle written by 'edge-clipguard export'?")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    return manifest_from_dict(data, where=str(path))
+
+
+def verify_file(bundle_dir: str | Path, manifest: Manifest, name: str) -> Path:
+    """Path of bundle file ``name`` after checking it exists and matches its recorded sha256."""
+    path = Path(bundle_dir) / name
+    expected = manifest.files.get(name)
+    if expected is None:
+        raise BundleError(f"{Path(bundle_dir) / MANIFEST_NAME}: no sha256 recorded for {name!r}")
+    if not path.is_file():
+        raise BundleError(f"{path}: listed in the manifest but missing from the bundle")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise IntegrityError(
+            f"{path}: sha256 {actual[:12]}… differs from the manifest's {expected[:12]}… (file changed)"
+        )
+    return path
+
+
+def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
+    """Write manifest.json (the caller writes into a temporary bundle dir that is renamed at the end)."""
+    path = Path(bundle_dir) / MANIFEST_NAME
+    path.write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,190 @@
+"""``edge-clipguard export``: checkpoint -> bundle directory (ONNX fp32 [+ INT8, fp16] [+ engines]).
+
+The bundle is assembled in a temporary sibling directory and renamed into place only when
+every artifact is written and validated, so a failed export never leaves a partial bundle.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..atomic import atomic_directory
+from ..bundle import TOKENIZER_NAME, Artifact, Manifest, write_manifest
+from ..errors import ClipGuardError
+from .manifest_builder import build_manifest
+
+FP32_ONNX = "model.fp32.onnx"
+FP16_ONNX = "model.fp16.onnx"
+INT8_ONNX = "model.int8.onnx"
+INT8_CPU_ONNX = "model.int8-cpu.onnx"
+
+
+class ExportError(ClipGuardError):
+    """The export request cannot be carried out (bad paths, existing bundle, ...)."""
+
+
+@dataclass(frozen=True)
+class BatchProfile:
+    """TensorRT optimization profile for the batch axis (min <= opt <= max)."""
+
+    min: int = 1
+    opt: int = 1
+    max: int = 8
+
+    @classmethod
+    def parse(cls, text: str) -> BatchProfile:
+        parts = text.split(":")
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            raise ExportError(f"--batch: expected MIN:OPT:MAX integers, got {text!r}") from None
+        if len(values) != 3 or not 1 <= values[0] <= values[1] <= values[2]:
+            raise ExportError(f"--batch: expected MIN:OPT:MAX with 1 <= MIN <= OPT <= MAX, got {text!r}")
+        return cls(*values)
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    checkpoint: str
+    out: str
+    int8: bool = False
+    fp16: bool = False
+    calib: str | None = None  # folder or manifest; default: the committed calibration_data/
+    calib_samples: int = 0  # 0: use every calibration sample
+    val_data: str | None = None  # manifest used for the accuracy column; default: the calibration set's val split
+    batch: BatchProfile = field(default_factory=BatchProfile)
+    engine: str = "auto"  # auto | always | never
+    workspace_gib: float = 2.0
+    opset: int = 17
+    force: bool = False
+
+
+@dataclass
+class ArtifactReport:
+    """One row of the export summary table."""
+
+    file: str
+    precision: str
+    size_mb: float
+    accuracy: str
+    build_seconds: float
+
+
+@dataclass
+class ExportResult:
+    bundle: Path
+    manifest: Manifest
+    rows: list[ArtifactReport]
+    notes: list[str]
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    """Refuse an existing bundle unless --force, and an output folder we cannot write into."""
+    if out.exists() and not force:
+        raise ExportError(f"{out}: already exists; pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out}: exists and is not a directory")
+    parent = out.resolve().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        raise ExportError(f"{out}: cannot write into {probe} (permission denied)")
+
+
+def _size_mb(path: Path) -> float:
+    return path.stat().st_size / 1e6
+
+
+def _versions(opset: int) -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"edge_clipguard": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "opset": str(opset)}
+
+
+def write_fp32(model, bundle: Path, opset: int) -> tuple[Artifact, ArtifactReport]:
+    """Export and validate the fp32 graph (ORT vs PyTorch at two batch sizes, tol 1e-4)."""
+    from .onnx_export import export_onnx, validate_onnx
+
+    started = time.perf_counter()
+    path = export_onnx(model, bundle / FP32_ONNX, opset=opset)
+    errors = validate_onnx(path, model, batch_sizes=(1, 3))
+    seconds = time.perf_counter() - started
+    worst = {e.name: {"max_abs": e.max_abs, "max_rel": e.max_rel} for e in errors}
+    accuracy = "max |Δ| vs torch: " + ", ".join(f"{e.name} {e.max_abs:.1e}" for e in errors if e.name != "labels")
+    artifact = Artifact(FP32_ONNX, "onnx", "fp32", "any", None, {"opset": opset, "validation": worst})
+    return artifact, ArtifactReport(FP32_ONNX, "fp32", _size_mb(path), accuracy, seconds)
+
+
+def export_bundle(req: ExportRequest, log=print) -> ExportResult:
+    """Run the whole export; see the module docstring for the atomicity guarantee."""
+    from ..train.checkpoint import load_checkpoint, restore_model
+
+    out = Path(req.out)
+    check_output_dir(out, req.force)
+    if req.engine not in ("auto", "always", "never"):
+        raise ExportError(f"--engine: expected auto, always or never, got {req.engine!r}")
+    payload = load_checkpoint(req.checkpoint)
+    model, cfg = restore_model(payload)
+    quantized = bool(payload.get("modelopt_state"))
+    if quantized and not req.int8:
+        raise ExportError(f"{req.checkpoint}: is a QAT (fake-quant) checkpoint; export it with --int8")
+    artifacts: list[Artifact] = []
+    rows: list[ArtifactReport] = []
+    notes: list[str] = []
+    with atomic_directory(out) as bundle:
+        (bundle / TOKENIZER_NAME).write_text(payload["tokenizer_json"], encoding="utf-8")
+        if quantized:
+            from ..train.quantize import strip_quantizers
+
+            fp32_model = strip_quantizers(model)
+        else:
+            fp32_model = model
+        art, row = write_fp32(fp32_model, bundle, req.opset)
+        artifacts.append(art)
+        rows.append(row)
+        if req.fp16:
+            from .fp16 import write_fp16
+
+            art, row = write_fp16(fp32_model, bundle / FP32_ONNX, bundle / FP16_ONNX)
+            artifacts.append(art)
+            rows.append(row)
+        if req.int8:
+            from .int8 import write_int8
+
+            int8_arts, int8_rows, int8_notes = write_int8(model, fp32_model, cfg, payload, bundle, req, log)
+            artifacts.extend(int8_arts)
+            rows.extend(int8_rows)
+            notes.extend(int8_notes)
+        if req.engine != "never":
+            from .engine_step import build_engines_for_bundle
+
+            eng_arts, eng_rows, eng_notes = build_engines_for_bundle(bundle, artifacts, req, log)
+            artifacts.extend(eng_arts)
+            rows.extend(eng_rows)
+            notes.extend(eng_notes)
+        manifest = build_manifest(cfg, bundle, artifacts, _versions(req.opset), __version__)
+        write_manifest(bundle, manifest)
+    return ExportResult(out, manifest, rows, notes)
+
+
+def format_summary(result: ExportResult) -> str:
+    """The table export prints, followed by the next commands to run."""
+    header = f"{'artifact':<22}{'precision':<11}{'size MB':>9}  {'build s':>8}  accuracy vs PyTorch fp32"
+    lines = [f"bundle: {result.bundle}", header, "-" * len(header)]
+    for row in result.rows:
+        lines.append(f"{row.file:<22}{row.precision:<11}{row.size_mb:>9.1f}  {row.build_seconds:>8.1f}  {row.accuracy}")
+    lines.extend(result.notes)
+    lines.append("next:")
+    lines.append(f"  edge-clipguard predict {result.bundle} --text \"a red star\" --image IMAGE.jpg --draw out.png")
+    lines.append(f"  edge-clipguard profile {result.bundle} --batch 1,8")
+    lines.append(f"  on the target GPU: edge-clipguard build-engine {result.bundle}")
+    return "\n".join(lines)
+

@@ -1,0 +1,69 @@
+"""Model config + artifacts -> the bundle ``Manifest`` (pure; no file I/O beyond hashing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..bundle import SCHEMA_VERSION, TOKENIZER_NAME, Artifact, Manifest, Preprocess, TensorSpec, sha256_file
+from ..config import ModelConfig
+from ..contract import (
+    ATTENTION_MASK,
+    BOXES,
+    CONFIDENCES,
+    IMAGE_MEAN,
+    IMAGE_STD,
+    INPUT_IDS,
+    LABELS,
+    LETTERBOX_FILL,
+    PIXEL_VALUES,
+    SCORE,
+    SCORE_MAX,
+    SCORE_MIN,
+)
+
+BATCH = "batch"
+
+
+def graph_specs(cfg: ModelConfig) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Input and output tensor specs of the exported graph for ``cfg`` (batch is symbolic)."""
+    length, size, k = cfg.text.max_length, cfg.image_size, cfg.heads.top_k
+    inputs = (
+        TensorSpec(INPUT_IDS, "int64", (BATCH, length)),
+        TensorSpec(ATTENTION_MASK, "int64", (BATCH, length)),
+        TensorSpec(PIXEL_VALUES, "float32", (BATCH, 3, size, size)),
+    )
+    outputs = (
+        TensorSpec(SCORE, "float32", (BATCH,)),
+        TensorSpec(BOXES, "float32", (BATCH, k, 4)),
+        TensorSpec(CONFIDENCES, "float32", (BATCH, k)),
+        TensorSpec(LABELS, "int64", (BATCH, k)),
+    )
+    return inputs, outputs
+
+
+def build_manifest(cfg: ModelConfig, bundle_dir: str | Path, artifacts: list[Artifact],
+                   versions: dict[str, str], package_version: str) -> Manifest:
+    """Manifest for the files already written in ``bundle_dir`` (tokenizer + each artifact)."""
+    bundle_dir = Path(bundle_dir)
+    inputs, outputs = graph_specs(cfg)
+    names = [TOKENIZER_NAME, *(a.file for a in artifacts)]
+    return Manifest(
+        schema_version=SCHEMA_VERSION,
+        package_version=package_version,
+        config_name=cfg.name,
+        class_names=tuple(cfg.heads.class_names),
+        score_range=(SCORE_MIN, SCORE_MAX),
+        top_k=cfg.heads.top_k,
+        inputs=inputs,
+        outputs=outputs,
+        preprocess=Preprocess(
+            image_size=cfg.image_size,
+            mean=tuple(IMAGE_MEAN),
+            std=tuple(IMAGE_STD),
+            letterbox_fill=tuple(LETTERBOX_FILL),
+            max_text_length=cfg.text.max_length,
+        ),
+        artifacts=tuple(artifacts),
+        files={name: sha256_file(bundle_dir / name) for name in names},
+        versions=dict(versions),
+    )

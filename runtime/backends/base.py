@@ -1,0 +1,94 @@
+"""The runner pattern every inference backend follows (as in Polygraphy's runners).
+
+A runner owns one loaded model artifact. ``activate`` allocates (session, engine, buffers),
+``infer`` checks the feed against the manifest's input specs and calls ``infer_impl``,
+``deactivate`` frees. Feeds and results are dicts of numpy arrays keyed by contract names.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from ...bundle import TensorSpec
+from ...errors import ClipGuardError
+
+
+class BackendError(ClipGuardError):
+    """A backend cannot load or run an artifact (missing library, wrong GPU, bad engine, ...)."""
+
+
+class InputError(ClipGuardError):
+    """A feed does not match the graph's input names, dtypes or shapes."""
+
+
+_DTYPES = {"int64": np.int64, "float32": np.float32, "float16": np.float16, "int32": np.int32}
+
+
+def check_feed(feed: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> int:
+    """Validate ``feed`` against ``specs`` (symbolic dims must agree with each other); return the batch size."""
+    names = [s.name for s in specs]
+    if sorted(feed) != sorted(names):
+        raise InputError(f"feed has inputs {sorted(feed)}, the graph expects {names}")
+    batch = None
+    for spec in specs:
+        array = feed[spec.name]
+        if array.dtype != _DTYPES[spec.dtype]:
+            raise InputError(f"input {spec.name!r}: dtype {array.dtype}, expected {spec.dtype}")
+        if array.ndim != len(spec.shape):
+            raise InputError(f"input {spec.name!r}: shape {array.shape}, expected {spec.shape}")
+        for got, want in zip(array.shape, spec.shape):
+            if isinstance(want, str):
+                batch = got if batch is None else batch
+                if got != batch:
+                    raise InputError(f"input {spec.name!r}: batch {got} differs from the other inputs' {batch}")
+            elif got != want:
+                raise InputError(f"input {spec.name!r}: shape {array.shape}, expected {spec.shape}")
+    if not batch:
+        raise InputError("empty batch: every input needs at least one row")
+    return int(batch)
+
+
+class Runner(abc.ABC):
+    """Base runner: subclasses implement activate_impl / infer_impl / deactivate_impl."""
+
+    name = "runner"
+
+    def __init__(self, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.active = False
+
+    def activate(self) -> Runner:
+        if not self.active:
+            self.activate_impl()
+            self.active = True
+        return self
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch; raises InputError on a bad feed before touching the backend."""
+        if not self.active:
+            raise BackendError(f"{self.name}: call activate() before infer()")
+        check_feed(feed, self.inputs)
+        return self.infer_impl(feed)
+
+    def deactivate(self) -> None:
+        if self.active:
+            self.deactivate_impl()
+            self.active = False
+
+    def __enter__(self) -> Runner:
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    @abc.abstractmethod
+    def activate_impl(self) -> None: ...
+
+    @abc.abstractmethod
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def deactivate_impl(self) -> None: ...
