@@ -1,0 +1,95 @@
+"""``edge-clipguard train``: manifests + config -> a trained checkpoint (optionally QAT), under torchrun too."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ClipGuardError
+from .trainer import TrainerConfig
+
+VAL_HOLDOUT = 0.05
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    config: str = "base"
+    data: tuple[str, ...] = ()
+    val_data: tuple[str, ...] = ()
+    out: str = "runs/train"
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    resume: bool = False
+    init_from: str | None = None  # start from this checkpoint's weights (its config wins)
+    qat: bool = False
+    calib_batches: int = 16
+    device: str = "auto"
+
+
+def read_manifests(paths: tuple[str, ...], num_classes: int):
+    from ..data.manifest import read_manifest
+
+    samples = []
+    for path in paths:
+        samples.extend(read_manifest(path, num_classes))
+    return samples
+
+
+def holdout(samples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Seeded split of one list into (train, val) when no validation manifest is given."""
+    order = list(range(len(samples)))
+    random.Random(f"holdout:{seed}").shuffle(order)
+    n_val = max(1, int(len(samples) * fraction))
+    val_idx = set(order[:n_val])
+    return [s for i, s in enumerate(samples) if i not in val_idx], [samples[i] for i in sorted(val_idx)]
+
+
+def run_training(req: TrainRequest, log=print) -> dict:
+    import torch
+
+    from ..config import load_config
+    from ..data.dataset import ManifestDataset
+    from ..model import build_model
+    from ..text.tokenizer import default_tokenizer
+    from .checkpoint import load_checkpoint, restore_model
+    from .distributed import init_from_env, shutdown
+    from .trainer import Trainer
+
+    if not req.data:
+        raise ClipGuardError("train: give at least one --data manifest")
+    if req.resume and not (Path(req.out) / "last.pt").is_file():
+        raise ClipGuardError(f"--resume: {Path(req.out) / 'last.pt'} not found")
+    dist = init_from_env(req.device)
+    try:
+        torch.manual_seed(req.trainer.seed)
+        if req.init_from:
+            payload = load_checkpoint(req.init_from)
+            if payload.get("modelopt_state") and req.qat:
+                raise ClipGuardError(f"{req.init_from}: already quantized; drop --qat or start from an fp32 run")
+            model, model_cfg = restore_model(payload)
+        else:
+            model_cfg = load_config(req.config)
+            model = build_model(model_cfg)
+        tokenizer = default_tokenizer(model_cfg.text.max_length)
+        train_rows = read_manifests(req.data, model_cfg.num_classes)
+        if req.val_data:
+            val_rows = read_manifests(req.val_data, model_cfg.num_classes)
+        else:
+            train_rows, val_rows = holdout(train_rows, VAL_HOLDOUT, req.trainer.seed)
+        train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size)
+        val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size)
+        state_fn = None
+        if req.qat:
+            from .quantize import calibration_loop, modelopt_state, quantize_int8
+
+            model = quantize_int8(model, calibration_loop(train_set, req.calib_batches, req.trainer.batch_size))
+            state_fn = modelopt_state
+            log(f"QAT: calibrated INT8 fake-quant on {req.calib_batches} batches; fine-tuning at lr {req.trainer.lr}")
+        if dist.rank == 0:
+            log(f"train: {len(train_set)} rows, val: {len(val_set)} rows, model '{model_cfg.name}', "
+                f"device {dist.device}, world size {dist.world_size}, clip {req.trainer.clip.mode}")
+        trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, req.trainer, req.out,
+                          device=dist.device, rank=dist.rank, world_size=dist.world_size, modelopt_state_fn=state_fn)
+        return trainer.fit(resume=req.resume)
+    finally:
+        shutdown()
