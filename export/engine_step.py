@@ -1,0 +1,283 @@
+"""Engines for a bundle: the optional last step of ``export`` and the ``build-engine`` command on the target.
+
+Which ONNX files become engines (``select_sources``):
+- only ONNX artifacts meant for TensorRT (target "any" or "tensorrt"); the CPU-tuned INT8 file
+  (target "onnxruntime-cpu", U8S8) is never used: its Q/DQ layout is not the one TensorRT wants;
+- by default the INT8 and FP16 ONNX when the bundle has them (the deployable precisions), else FP32:
+  an FP32 engine next to an INT8 one is rarely what anyone ships, and each engine costs minutes to build;
+- ``--precision`` picks explicitly; asking for fp16 in a bundle without an fp16 ONNX falls back to the
+  FP32 ONNX + the FP16 builder flag on TensorRT 10 and is refused on TensorRT 11 (no precision flags).
+Engines are machine-specific, so export usually cannot build them (no TensorRT or no GPU there): with
+``--engine auto`` it then prints the command to run on the target instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from ..bundle import MANIFEST_NAME, Artifact, Manifest, TensorSpec, read_manifest, sha256_file, verify_file
+from .bundle_writer import FP32_ONNX, INT8_ONNX, ArtifactReport, BatchProfile, ExportRequest
+from .tensorrt_build import EngineBuildConfig, EngineBuildError, build_engine, tensorrt_available, trtexec_command
+
+Log = Callable[[str], None]
+PRECISIONS = ("int8", "fp16", "fp32")
+ENGINE_KIND = "tensorrt-engine"
+TRT_TARGETS = ("any", "tensorrt")
+NOT_VALIDATED = "engine: not compared here (run 'profile'/'evaluate' with it)"
+
+
+@dataclass(frozen=True)
+class EngineSource:
+    """One engine to build: its precision label, the ONNX artifact it comes from, and whether to use the FP16 flag."""
+
+    precision: str
+    onnx: Artifact
+    fp16_flag: bool = False
+
+    @property
+    def engine_file(self) -> str:
+        return engine_file_name(self.precision)
+
+
+def engine_file_name(precision: str) -> str:
+    return f"model.{precision}.plan"
+
+
+def parse_precisions(text: str | None) -> tuple[str, ...] | None:
+    """"int8,fp16" -> ("int8", "fp16"); None or "" -> None (the default choice)."""
+    if not text:
+        return None
+    values = []
+    for part in (p.strip() for p in text.split(",")):
+        if part not in PRECISIONS:
+            raise EngineBuildError(f"--precision: expected a comma list of {', '.join(PRECISIONS)}, got {part!r}")
+        if part not in values:
+            values.append(part)
+    return tuple(values)
+
+
+def select_sources(artifacts: Sequence[Artifact], precisions: Sequence[str] | None,
+                   fp16_flag_available: bool) -> list[EngineSource]:
+    """The engines to build for ``artifacts`` (see the module docstring for the rules)."""
+    candidates: dict[str, Artifact] = {}
+    for art in sorted(artifacts, key=lambda a: a.target == "tensorrt"):  # a "tensorrt" file wins over "any"
+        if art.kind == "onnx" and art.target in TRT_TARGETS:
+            candidates[art.precision] = art
+    if precisions is None:
+        chosen = [p for p in ("int8", "fp16") if p in candidates] or [p for p in ("fp32",) if p in candidates]
+        if not chosen:
+            raise EngineBuildError("the bundle has no ONNX file for TensorRT (expected model.fp32.onnx, "
+                                   "model.fp16.onnx or model.int8.onnx)")
+        return [EngineSource(p, candidates[p]) for p in chosen]
+    sources = []
+    for precision in precisions:
+        if precision in candidates:
+            sources.append(EngineSource(precision, candidates[precision]))
+        elif precision == "fp16" and "fp32" in candidates and fp16_flag_available:
+            sources.append(EngineSource("fp16", candidates["fp32"], fp16_flag=True))
+        elif precision == "fp16":
+            raise EngineBuildError("the bundle has no fp16 ONNX and this TensorRT has no FP16 builder flag "
+                                   "(TensorRT 11 is strongly typed only); "
+                                   "re-export with 'edge-clipguard export --fp16'")
+        elif precision == "int8":
+            raise EngineBuildError("the bundle has no INT8 Q/DQ ONNX for TensorRT; re-export with "
+                                   "'edge-clipguard export --int8'")
+        else:
+            raise EngineBuildError(f"the bundle has no {precision} ONNX for TensorRT")
+    return sources
+
+
+def _build_config(batch: BatchProfile, workspace_gib: float, source: EngineSource,
+                  timing_cache: str | Path | None, device_index: int) -> EngineBuildConfig:
+    if workspace_gib <= 0:
+        raise EngineBuildError(f"--workspace: expected a positive number of GiB, got {workspace_gib}")
+    return EngineBuildConfig(min_batch=batch.min, opt_batch=batch.opt, max_batch=batch.max,
+                             workspace_bytes=int(workspace_gib * (1 << 30)),
+                             timing_cache=Path(timing_cache) if timing_cache else None,
+                             fp16_flag=source.fp16_flag, precision=source.precision, device_index=device_index)
+
+
+def _build_one(onnx_path: Path, plan_path: Path, inputs: Sequence[TensorSpec],
+               source: EngineSource, config: EngineBuildConfig, log: Log) -> tuple[Artifact, ArtifactReport]:
+    started = time.perf_counter()
+    info = build_engine(onnx_path, plan_path, inputs, config, log)
+    details = info.details(source.onnx.file)
+    artifact = Artifact(source.engine_file, ENGINE_KIND, source.precision, "tensorrt",
+                        source.onnx.quant_format, details)
+    row = ArtifactReport(source.engine_file, source.precision, plan_path.stat().st_size / 1e6, NOT_VALIDATED,
+                         time.perf_counter() - started)
+    return artifact, row
+
+
+# -- export step ------------------------------------------------------------------------------------------
+def onnx_input_specs(onnx_path: str | Path) -> tuple[TensorSpec, ...]:
+    """Input specs read from an ONNX graph (symbolic dims keep their name), for the trtexec hint during export."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    specs = []
+    initializers = {init.name for init in model.graph.initializer}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        tensor = value.type.tensor_type
+        dims = tuple(d.dim_param if d.dim_param else int(d.dim_value) for d in tensor.shape.dim)
+        dtype = str(helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+        specs.append(TensorSpec(value.name, dtype, dims))
+    return tuple(specs)
+
+
+def build_on_target_hint(out: str | Path, onnx_file: str, inputs: Sequence[TensorSpec], batch: BatchProfile,
+                         workspace_gib: float) -> str:
+    """The two ways to build the engine later on the target GPU, as one line."""
+    out = Path(out)
+    ours = (f"edge-clipguard build-engine {out} --batch {batch.min}:{batch.opt}:{batch.max} "
+            f"--workspace {workspace_gib:g}")
+    plan = out / engine_file_name("int8" if onnx_file == INT8_ONNX else "fp32")
+    theirs = trtexec_command(out / onnx_file, plan, inputs, (batch.min, batch.opt, batch.max),
+                             int(workspace_gib * (1 << 30)))
+    return f"on the target GPU run: {ours}   (or: {theirs})"
+
+
+def build_engines_for_bundle(bundle_dir: str | Path, artifacts: list[Artifact], req: ExportRequest,
+                             log: Log = print) -> tuple[list[Artifact], list[ArtifactReport], list[str]]:
+    """Export's engine step: (new artifacts, summary rows, notes). ``bundle_dir`` is the bundle being written."""
+    if req.engine == "never":
+        return [], [], []
+    bundle = Path(bundle_dir)
+    available, reason = tensorrt_available()
+    if not available:
+        if req.engine == "always":
+            raise EngineBuildError(f"--engine always: cannot build a TensorRT engine here: {reason}; use "
+                                   "--engine auto to write the ONNX bundle and build the engine on the target")
+        names = {a.file for a in artifacts}
+        onnx_file = INT8_ONNX if INT8_ONNX in names else FP32_ONNX
+        hint = build_on_target_hint(req.out, onnx_file, onnx_input_specs(bundle / onnx_file), req.batch,
+                                    req.workspace_gib)
+        return [], [], [f"TensorRT engine not built ({reason}); {hint}"]
+    try:
+        sources = select_sources(artifacts, None, fp16_flag_available=False)
+        inputs = onnx_input_specs(bundle / sources[0].onnx.file)
+        new_artifacts, rows = [], []
+        for source in sources:
+            config = _build_config(req.batch, req.workspace_gib, source, None, 0)
+            art, row = _build_one(bundle / source.onnx.file, bundle / source.engine_file, inputs, source,
+                                  config, log)
+            new_artifacts.append(art)
+            rows.append(row)
+    except EngineBuildError as exc:
+        if req.engine == "always":
+            raise
+        return [], [], [f"TensorRT engine build failed ({exc}); the ONNX bundle is complete: retry on the target "
+                        f"with 'edge-clipguard build-engine {req.out}'"]
+    return new_artifacts, rows, [f"engines built with {reason}"]
+
+
+# -- build-engine command ---------------------------------------------------------------------------------
+@dataclass
+class BuildEngineResult:
+    bundle: Path
+    manifest: Manifest
+    rows: list[ArtifactReport]
+
+
+def _fp16_flag_available() -> bool:
+    import tensorrt as trt
+
+    return getattr(trt.BuilderFlag, "FP16", None) is not None
+
+
+def updated_manifest(manifest: Manifest, new_artifacts: Sequence[Artifact], new_files: dict[str, str],
+                     tensorrt_version: str) -> Manifest:
+    """``manifest`` plus the new engines (an engine of the same file name is replaced; everything else kept)."""
+    replaced = {a.file for a in new_artifacts}
+    artifacts = tuple(a for a in manifest.artifacts if a.file not in replaced) + tuple(new_artifacts)
+    files = {**manifest.files, **new_files}
+    versions = {**manifest.versions, "tensorrt": tensorrt_version}
+    return replace(manifest, artifacts=artifacts, files=files, versions=versions)
+
+
+def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_gib: float,
+                         precisions: Sequence[str] | None, log: Log = print, timing_cache: str | Path | None = None,
+                         device_index: int = 0) -> BuildEngineResult:
+    """Build engines for an existing bundle on this GPU and record them in its manifest.json (atomically).
+
+    The source ONNX files are checked against their manifest sha256 first, so an engine never silently comes
+    from a modified file. Plans are built under temporary names and renamed into place together, just before
+    the manifest is rewritten.
+    """
+    bundle = Path(bundle_dir)
+    manifest = read_manifest(bundle)
+    available, reason = tensorrt_available(device_index)
+    if not available:
+        raise EngineBuildError(f"cannot build TensorRT engines on this machine: {reason}")
+    sources = select_sources(manifest.artifacts, precisions, _fp16_flag_available())
+    onnx_paths = {s.onnx.file: verify_file(bundle, manifest, s.onnx.file) for s in sources}
+    staged: list[tuple[Path, Path]] = []
+    new_artifacts, rows = [], []
+    try:
+        for source in sources:
+            final = bundle / source.engine_file
+            temp = bundle / f".{source.engine_file}.building"
+            config = _build_config(batch, workspace_gib, source, timing_cache, device_index)
+            art, row = _build_one(onnx_paths[source.onnx.file], temp, manifest.inputs, source, config, log)
+            staged.append((temp, final))
+            new_artifacts.append(art)
+            rows.append(row)
+        new_files = {}
+        for temp, final in staged:
+            new_files[final.name] = sha256_file(temp)
+        for temp, final in staged:
+            os.replace(temp, final)
+        staged = []
+    finally:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+    version = new_artifacts[0].details["tensorrt_version"]
+    new_manifest = updated_manifest(manifest, new_artifacts, new_files, version)
+    write_text_atomic(bundle / MANIFEST_NAME, json.dumps(new_manifest.to_dict(), indent=2) + "\n")
+    return BuildEngineResult(bundle, new_manifest, rows)
+
+
+def format_build_summary(result: BuildEngineResult) -> str:
+    lines = [f"bundle: {result.bundle}"]
+    for row in result.rows:
+        art = next(a for a in result.manifest.artifacts if a.file == row.file)
+        d = art.details
+        lines.append(f"  {row.file:<20}{row.precision:<6}{row.size_mb:>8.1f} MB  {row.build_seconds:>7.1f} s  "
+                     f"TensorRT {d['tensorrt_version']}  {d['gpu_name']} (sm {d['compute_capability']})  "
+                     f"batch {d['batch']['min']}:{d['batch']['opt']}:{d['batch']['max']}  from {d['source_onnx']}")
+    lines.append(f"manifest updated: {result.bundle / MANIFEST_NAME}")
+    return "\n".join(lines)
+
+
+def _cmd_build_engine(args: argparse.Namespace) -> None:
+    result = build_engine_command(args.bundle, BatchProfile.parse(args.batch), args.workspace,
+                                  parse_precisions(args.precision), log=print, timing_cache=args.timing_cache,
+                                  device_index=args.device)
+    print(format_build_summary(result))
+
+
+def add_build_engine_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``edge-clipguard build-engine`` on the CLI's subparsers (handler in ``args.handler``)."""
+    parser = subparsers.add_parser("build-engine", help="build TensorRT engines for a bundle on this GPU (the target)")
+    parser.add_argument("bundle", help="bundle directory written by 'edge-clipguard export'")
+    parser.add_argument("--batch", default="1:1:8", help="optimization profile of the batch axis, MIN:OPT:MAX")
+    parser.add_argument("--workspace", type=float, default=2.0, help="builder workspace limit in GiB")
+    parser.add_argument("--precision", default=None,
+                        help="comma list of int8,fp16,fp32 "
+                             "(default: int8 and fp16 when the bundle has them, else fp32)")
+    parser.add_argument("--timing-cache", default=None,
+                        help="timing cache file to reuse and update (default: one per TensorRT version and GPU "
+                             "under the edge-clipguard cache dir)")
+    parser.add_argument("--device", type=int, default=0, help="CUDA device index")
+    parser.set_defaults(handler=_cmd_build_engine)
+    return parser

@@ -1,0 +1,326 @@
+"""TensorRT runner: a plain plan file + the manifest's artifact entry -> numpy outputs.
+
+Why it looks the way it does:
+- TensorRT and cuda-python are imported inside ``activate`` so importing the runtime stays lean and a
+  machine without them still gets a one-line ``BackendError`` with the install hint.
+- Engines are not portable across TensorRT versions or GPU architectures, so ``activate`` compares the
+  versions recorded at build time (artifact details) with this machine's before deserializing
+  (``check_engine_compatible`` is pure so it is testable without TensorRT).
+- Device buffers are sized once for the profile's max batch and pinned host buffers mirror them, so
+  ``infer`` only copies the rows of the current batch and never allocates.
+- With fixed shapes the enqueue is captured into a CUDA graph per batch size and replayed, which removes
+  the per-kernel launch cost that dominates at batch 1 (DESIGN.md §9).
+Every cuda-python call returns ``(error, *values)``; ``cuda_call`` turns a non-success code into a
+``BackendError`` naming the call, so no error code is silently dropped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...bundle import Artifact, TensorSpec
+from .base import BackendError, InputError, Runner
+
+INSTALL_HINT = "install the TensorRT extra on the target: pip install 'edge-clipguard[trt]' (tensorrt + cuda-python)"
+
+
+class EngineMismatchError(BackendError):
+    """A plan file was built by another TensorRT version or for another GPU architecture."""
+
+
+def import_cudart():
+    """The CUDA runtime module of cuda-python: ``cuda.bindings.runtime`` (>= 12.6) or ``cuda.cudart`` (older)."""
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart
+        except ImportError as exc:
+            raise BackendError(f"cuda-python is not installed ({exc}); {INSTALL_HINT}") from None
+    return cudart
+
+
+def import_tensorrt():
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendError(f"TensorRT is not installed ({exc}); {INSTALL_HINT}") from None
+    return tensorrt
+
+
+def cuda_call(cudart, result: tuple, what: str) -> Any:
+    """Check a cuda-python ``(err, *values)`` result; return None, the single value, or the tuple of values."""
+    err, values = result[0], result[1:]
+    if err != cudart.cudaError_t.cudaSuccess:
+        name = cudart.cudaGetErrorName(err)[1]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        raise BackendError(f"CUDA call {what} failed: {name}")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
+def gpu_info(cudart, device_index: int = 0) -> tuple[str, str]:
+    """(GPU name, compute capability "major.minor") of CUDA device ``device_index``."""
+    prop = cuda_call(cudart, cudart.cudaGetDeviceProperties(device_index), f"cudaGetDeviceProperties({device_index})")
+    name = prop.name
+    if isinstance(name, bytes):
+        name = name.split(b"\x00", 1)[0].decode(errors="replace")
+    return str(name).strip(), f"{prop.major}.{prop.minor}"
+
+
+def _version3(version: str) -> str:
+    return ".".join(str(version).split(".")[:3])
+
+
+def check_engine_compatible(details: dict[str, Any], trt_version: str, compute_capability: str,
+                            engine: str = "engine") -> None:
+    """Refuse an engine whose recorded TensorRT major.minor.patch or compute capability differs from ours.
+
+    TensorRT plans are specific to the exact TensorRT release and the GPU architecture they were built on;
+    loading one elsewhere fails with an opaque deserialization error or, worse, picks wrong kernels.
+    """
+    built_version = details.get("tensorrt_version")
+    built_cc = details.get("compute_capability")
+    rebuild = "rebuild it on this machine with 'edge-clipguard build-engine BUNDLE'"
+    if not built_version or not built_cc:
+        raise EngineMismatchError(f"{engine}: the manifest records no tensorrt_version/compute_capability; {rebuild}")
+    if _version3(built_version) != _version3(trt_version):
+        raise EngineMismatchError(
+            f"{engine}: built with TensorRT {_version3(built_version)}, this machine has TensorRT "
+            f"{_version3(trt_version)} (engines are not portable across versions); {rebuild}")
+    if str(built_cc) != str(compute_capability):
+        raise EngineMismatchError(
+            f"{engine}: built for compute capability {built_cc} ({details.get('gpu_name', 'unknown GPU')}), this GPU "
+            f"is {compute_capability}; {rebuild}")
+
+
+def _numpy_dtype(trt, trt_dtype) -> np.dtype:
+    try:
+        return np.dtype(trt.nptype(trt_dtype))
+    except (AttributeError, TypeError) as exc:
+        raise BackendError(f"tensor dtype {trt_dtype} has no numpy equivalent") from exc
+
+
+def _shape_at(spec: TensorSpec, batch: int) -> tuple[int, ...]:
+    return tuple(batch if isinstance(d, str) else int(d) for d in spec.shape)
+
+
+class _Buffer:
+    """One IO tensor: a device buffer and a pinned host mirror, both sized for the max batch."""
+
+    def __init__(self, cudart, spec: TensorSpec, dtype: np.dtype, max_batch: int):
+        self.spec = spec
+        self.dtype = dtype
+        self.row_shape = _shape_at(spec, max_batch)[1:]
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = max(self.row_bytes * max_batch, 1)
+        self.host_ptr = cuda_call(cudart, cudart.cudaMallocHost(nbytes), f"cudaMallocHost({spec.name})")
+        self.device_ptr = None
+        raw = np.ctypeslib.as_array(ctypes.cast(self.host_ptr, ctypes.POINTER(ctypes.c_uint8)), (nbytes,))
+        self.host = raw[: self.row_bytes * max_batch].view(dtype).reshape((max_batch, *self.row_shape))
+        try:
+            self.device_ptr = cuda_call(cudart, cudart.cudaMalloc(nbytes), f"cudaMalloc({spec.name})")
+        except BackendError:
+            self.free(cudart)
+            raise
+
+    def free(self, cudart) -> list[str]:
+        errors = []
+        for ptr, fn, what in ((self.device_ptr, cudart.cudaFree, "cudaFree"),
+                              (self.host_ptr, cudart.cudaFreeHost, "cudaFreeHost")):
+            if ptr:
+                try:
+                    cuda_call(cudart, fn(ptr), f"{what}({self.spec.name})")
+                except BackendError as exc:
+                    errors.append(str(exc))
+        self.device_ptr = self.host_ptr = None
+        self.host = None
+        return errors
+
+
+class TensorRTRunner(Runner):
+    """Runs a TensorRT plan built by ``edge-clipguard build-engine`` (one optimization profile over batch)."""
+
+    name = "tensorrt"
+
+    def __init__(self, engine_path: str | Path, artifact: Artifact, inputs: tuple[TensorSpec, ...],
+                 outputs: tuple[TensorSpec, ...], device_index: int = 0, use_cuda_graph: bool = True):
+        super().__init__(inputs, outputs)
+        self.engine_path = Path(engine_path)
+        self.artifact = artifact
+        self.device_index = device_index
+        self.use_cuda_graph = use_cuda_graph
+        self._lock = threading.Lock()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._trt = self._cudart = self._logger = None
+        self._runtime = self._engine = self._context = self._stream = None
+        self._buffers: dict[str, _Buffer] = {}
+        self._graphs: dict[int, tuple[Any, Any]] = {}
+        self._seen_batches: set[int] = set()
+        self._current_batch = 0
+        self.min_batch = self.max_batch = 0
+
+    # -- activate -----------------------------------------------------------------------------------------
+    def activate_impl(self) -> None:
+        trt = import_tensorrt()
+        cudart = import_cudart()
+        self._trt, self._cudart = trt, cudart
+        try:
+            self._activate(trt, cudart)
+        except BaseException:
+            self._release()
+            raise
+
+    def _activate(self, trt, cudart) -> None:
+        if not self.engine_path.is_file():
+            raise BackendError(f"{self.engine_path}: engine file not found")
+        cuda_call(cudart, cudart.cudaSetDevice(self.device_index), f"cudaSetDevice({self.device_index})")
+        _, cc = gpu_info(cudart, self.device_index)
+        check_engine_compatible(self.artifact.details, trt.__version__, cc, engine=str(self.engine_path))
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        self._engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        if self._engine is None:
+            raise BackendError(f"{self.engine_path}: TensorRT could not deserialize the engine (corrupt file?)")
+        engine = self._engine
+        io = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
+        wanted = {s.name for s in (*self.inputs, *self.outputs)}
+        if io != wanted:
+            raise BackendError(f"{self.engine_path}: engine tensors {sorted(io)} differ from the manifest's "
+                               f"{sorted(wanted)}")
+        for spec in self.inputs:
+            if engine.get_tensor_mode(spec.name) != trt.TensorIOMode.INPUT:
+                raise BackendError(f"{self.engine_path}: {spec.name!r} is not an input of the engine")
+        first = self.inputs[0].name
+        min_shape, _, max_shape = engine.get_tensor_profile_shape(first, 0)
+        self.min_batch, self.max_batch = int(min_shape[0]), int(max_shape[0])
+        self._context = engine.create_execution_context()
+        if self._context is None:
+            raise BackendError(f"{self.engine_path}: could not create an execution context (out of GPU memory?)")
+        self._stream = cuda_call(cudart, cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking),
+                                 "cudaStreamCreateWithFlags")
+        for spec in (*self.inputs, *self.outputs):
+            buffer = _Buffer(cudart, spec, _numpy_dtype(trt, engine.get_tensor_dtype(spec.name)), self.max_batch)
+            self._buffers[spec.name] = buffer
+            if not self._context.set_tensor_address(spec.name, int(buffer.device_ptr)):
+                raise BackendError(f"{self.engine_path}: set_tensor_address({spec.name!r}) failed")
+
+    # -- infer --------------------------------------------------------------------------------------------
+    def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        batch = int(feed[self.inputs[0].name].shape[0])
+        if not self.min_batch <= batch <= self.max_batch:
+            raise InputError(f"batch {batch} is outside the engine's profile {self.min_batch}..{self.max_batch}; "
+                             "rebuild the engine with a wider --batch MIN:OPT:MAX")
+        with self._lock:
+            return self._infer_locked(feed, batch)
+
+    def _infer_locked(self, feed: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+        cudart, stream = self._cudart, self._stream
+        shape_changed = batch != self._current_batch
+        if shape_changed:
+            self._set_shapes(batch)
+        for spec in self.inputs:
+            buf = self._buffers[spec.name]
+            np.copyto(buf.host[:batch], feed[spec.name], casting="same_kind")
+            cuda_call(cudart, cudart.cudaMemcpyAsync(buf.device_ptr, buf.host_ptr, buf.row_bytes * batch,
+                                                     cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream),
+                      f"cudaMemcpyAsync(H2D {spec.name})")
+        self._enqueue(batch, shape_changed)
+        for spec in self.outputs:
+            buf = self._buffers[spec.name]
+            cuda_call(cudart, cudart.cudaMemcpyAsync(buf.host_ptr, buf.device_ptr, buf.row_bytes * batch,
+                                                     cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream),
+                      f"cudaMemcpyAsync(D2H {spec.name})")
+        cuda_call(cudart, cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
+        return {spec.name: self._buffers[spec.name].host[:batch].astype(spec.dtype, copy=True)
+                for spec in self.outputs}
+
+    def _set_shapes(self, batch: int) -> None:
+        for spec in self.inputs:
+            if not self._context.set_input_shape(spec.name, _shape_at(spec, batch)):
+                raise BackendError(f"set_input_shape({spec.name!r}, {_shape_at(spec, batch)}) rejected by TensorRT")
+        for spec in self.outputs:
+            got = tuple(self._context.get_tensor_shape(spec.name))
+            if got != _shape_at(spec, batch):
+                raise BackendError(f"engine output {spec.name!r} has shape {got}, the manifest says "
+                                   f"{_shape_at(spec, batch)}")
+        self._current_batch = batch
+
+    def _enqueue(self, batch: int, shape_changed: bool) -> None:
+        """Replay this batch size's CUDA graph, capture it, or run normally.
+
+        A graph is captured only after one normal run at the current shapes (TensorRT finishes shape-dependent
+        setup during the first enqueue after set_input_shape, which must not land inside a capture).
+        """
+        if self.use_cuda_graph and batch in self._graphs:
+            cuda_call(self._cudart, self._cudart.cudaGraphLaunch(self._graphs[batch][1], self._stream),
+                      "cudaGraphLaunch")
+            return
+        if self.use_cuda_graph and batch in self._seen_batches and not shape_changed:
+            self._capture(batch)
+            cuda_call(self._cudart, self._cudart.cudaGraphLaunch(self._graphs[batch][1], self._stream),
+                      "cudaGraphLaunch")
+            return
+        if not self._context.execute_async_v3(int(self._stream)):
+            raise BackendError(f"{self.engine_path}: execute_async_v3 failed at batch {batch}")
+        self._seen_batches.add(batch)
+
+    def _capture(self, batch: int) -> None:
+        cudart, stream = self._cudart, self._stream
+        cuda_call(cudart, cudart.cudaStreamBeginCapture(
+            stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture")
+        try:
+            ok = self._context.execute_async_v3(int(stream))
+        finally:
+            graph = cuda_call(cudart, cudart.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        if not ok:
+            cuda_call(cudart, cudart.cudaGraphDestroy(graph), "cudaGraphDestroy")
+            raise BackendError(f"{self.engine_path}: execute_async_v3 failed while capturing a CUDA graph; "
+                               "construct the runner with use_cuda_graph=False")
+        try:
+            graph_exec = cuda_call(cudart, cudart.cudaGraphInstantiateWithFlags(graph, 0), "cudaGraphInstantiate")
+        except BackendError:
+            cuda_call(cudart, cudart.cudaGraphDestroy(graph), "cudaGraphDestroy")
+            raise
+        self._graphs[batch] = (graph, graph_exec)
+
+    # -- deactivate ---------------------------------------------------------------------------------------
+    def deactivate_impl(self) -> None:
+        errors = self._release()
+        if errors:
+            raise BackendError(f"{self.engine_path}: freeing GPU resources: {'; '.join(errors)}")
+
+    def _release(self) -> list[str]:
+        """Free graphs, buffers and the stream (best effort: keeps going and returns the errors)."""
+        cudart = self._cudart
+        errors: list[str] = []
+        if cudart is not None:
+            for graph, graph_exec in self._graphs.values():
+                for fn, handle, what in ((cudart.cudaGraphExecDestroy, graph_exec, "cudaGraphExecDestroy"),
+                                         (cudart.cudaGraphDestroy, graph, "cudaGraphDestroy")):
+                    try:
+                        cuda_call(cudart, fn(handle), what)
+                    except BackendError as exc:
+                        errors.append(str(exc))
+            if self._stream is not None:
+                try:
+                    cuda_call(cudart, cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
+                    cuda_call(cudart, cudart.cudaStreamDestroy(self._stream), "cudaStreamDestroy")
+                except BackendError as exc:
+                    errors.append(str(exc))
+            for buffer in self._buffers.values():
+                errors.extend(buffer.free(cudart))
+        # Drop TensorRT objects context -> engine -> runtime so their destructors run in that order.
+        self._context = None
+        self._engine = None
+        self._runtime = None
+        self._reset_state()
+        return errors

@@ -1,0 +1,135 @@
+"""TensorRT runner: compatibility checks and error paths run everywhere; inference needs TensorRT + a GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import numpy as np
+import pytest
+
+from edge_clipguard.bundle import Artifact, read_manifest
+from edge_clipguard.errors import ClipGuardError
+from edge_clipguard.runtime.backends.base import BackendError
+from edge_clipguard.runtime.backends.tensorrt_runner import (
+    EngineMismatchError,
+    TensorRTRunner,
+    check_engine_compatible,
+    cuda_call,
+)
+
+BUILT = {"tensorrt_version": "10.3.0.30", "compute_capability": "8.7", "gpu_name": "Orin"}
+
+
+def test_same_version_and_architecture_is_accepted():
+    check_engine_compatible(BUILT, "10.3.0.30", "8.7")
+    # Only major.minor.patch matters: a different build number of the same release loads the same plans.
+    check_engine_compatible(BUILT, "10.3.0.26", "8.7")
+
+
+def test_another_tensorrt_version_is_refused_naming_both():
+    with pytest.raises(EngineMismatchError) as info:
+        check_engine_compatible(BUILT, "10.8.0.43", "8.7", engine="model.int8.plan")
+    message = str(info.value)
+    assert isinstance(info.value, BackendError) and isinstance(info.value, ClipGuardError)
+    assert "10.3.0" in message and "10.8.0" in message and "model.int8.plan" in message
+    assert "build-engine" in message and "\n" not in message
+
+
+def test_another_gpu_architecture_is_refused_naming_both():
+    with pytest.raises(EngineMismatchError) as info:
+        check_engine_compatible(BUILT, "10.3.0.30", "9.0")
+    message = str(info.value)
+    assert "8.7" in message and "9.0" in message and "Orin" in message and "\n" not in message
+
+
+def test_an_engine_without_recorded_versions_is_refused():
+    with pytest.raises(EngineMismatchError, match="records no tensorrt_version"):
+        check_engine_compatible({"compute_capability": "8.7"}, "10.3.0", "8.7")
+
+
+def test_cuda_call_checks_every_error_code():
+    cudart = pytest.importorskip("cuda.bindings.runtime")
+    ok = cudart.cudaError_t.cudaSuccess
+    assert cuda_call(cudart, (ok,), "x") is None
+    assert cuda_call(cudart, (ok, 7), "x") == 7
+    assert cuda_call(cudart, (ok, 1, 2), "x") == (1, 2)
+    with pytest.raises(BackendError, match=r"cudaMalloc\(pixel_values\) failed: cudaErrorMemoryAllocation"):
+        cuda_call(cudart, (cudart.cudaError_t.cudaErrorMemoryAllocation, None), "cudaMalloc(pixel_values)")
+    # The real call on this machine: either a device count or a named CUDA error, never a silent (err, None).
+    result = cudart.cudaGetDeviceCount()
+    if result[0] == ok:
+        assert isinstance(cuda_call(cudart, result, "cudaGetDeviceCount"), int)
+    else:
+        with pytest.raises(BackendError, match="cudaGetDeviceCount failed: cudaError"):
+            cuda_call(cudart, result, "cudaGetDeviceCount")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_activate_without_tensorrt_gives_the_install_hint(tiny_bundle):
+    manifest = read_manifest(tiny_bundle)
+    artifact = Artifact("model.fp32.plan", "tensorrt-engine", "fp32", "tensorrt", None, dict(BUILT))
+    runner = TensorRTRunner(tiny_bundle / "model.fp32.plan", artifact, manifest.inputs, manifest.outputs)
+    with pytest.raises(BackendError) as info:
+        runner.activate()
+    assert "TensorRT is not installed" in str(info.value) and "edge-clipguard[trt]" in str(info.value)
+    assert not runner.active
+
+
+# -- real TensorRT -----------------------------------------------------------------------------------------
+@pytest.fixture()
+def engine_bundle(tiny_bundle, tmp_path):
+    pytest.importorskip("tensorrt")
+    from edge_clipguard.export.bundle_writer import BatchProfile
+    from edge_clipguard.export.engine_step import build_engine_command
+    from edge_clipguard.export.tensorrt_build import tensorrt_available
+
+    ok, reason = tensorrt_available()
+    if not ok:
+        pytest.skip(f"needs TensorRT and a GPU: {reason}")
+    out = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, out)
+    build_engine_command(out, BatchProfile(1, 2, 4), 1.0, ("fp32",), log=lambda *_: None,
+                         timing_cache=tmp_path / "tc")
+    return out
+
+
+def _feed(manifest, batch, seed):
+    rng = np.random.default_rng(seed)
+    length, size = manifest.preprocess.max_text_length, manifest.preprocess.image_size
+    ids = rng.integers(1, 1000, size=(batch, length), dtype=np.int64)
+    mask = np.ones((batch, length), dtype=np.int64)
+    mask[:, length // 2:] = 0
+    pixels = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+    return {"input_ids": ids, "attention_mask": mask, "pixel_values": pixels}
+
+
+def test_engine_matches_onnxruntime_with_and_without_graphs(engine_bundle):
+    ort = pytest.importorskip("onnxruntime")
+    manifest = read_manifest(engine_bundle)
+    session = ort.InferenceSession(str(engine_bundle / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
+    artifact = manifest.artifact("model.fp32.plan")
+    runner = TensorRTRunner(engine_bundle / "model.fp32.plan", artifact, manifest.inputs, manifest.outputs)
+    with runner:
+        # batch 1 three times: normal run, graph capture + replay, replay; then another shape and back.
+        for step, batch in enumerate((1, 1, 1, 3, 3, 1)):
+            feed = _feed(manifest, batch, seed=step)
+            got = runner.infer(feed)
+            want = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed)))
+            assert np.allclose(got["score"], want["score"], atol=1e-2), (batch, got["score"], want["score"])
+            assert got["boxes"].shape == want["boxes"].shape and got["labels"].dtype == np.int64
+        assert 1 in runner._graphs and 3 in runner._graphs
+        with pytest.raises(ClipGuardError, match="outside the engine's profile"):
+            runner.infer(_feed(manifest, 5, seed=0))
+    assert not runner.active and runner._buffers == {}
+
+
+def test_engine_from_another_tensorrt_version_is_refused_at_activate(engine_bundle):
+    manifest = read_manifest(engine_bundle)
+    art = manifest.artifact("model.fp32.plan")
+    other = Artifact(art.file, art.kind, art.precision, art.target, art.quant_format,
+                     {**art.details, "tensorrt_version": "9.0.0.1"})
+    runner = TensorRTRunner(engine_bundle / art.file, other, manifest.inputs, manifest.outputs)
+    with pytest.raises(EngineMismatchError, match="9.0.0"):
+        runner.activate()
+    assert not runner.active
