@@ -1,0 +1,20 @@
+"""The lean runtime: load a bundle and predict, with numpy, tokenizers, Pillow and one backend.
+
+    from edge_clipguard.runtime import Predictor
+    with Predictor.load("bundle/", backend="onnxruntime", device="cpu") as predictor:
+        result = predictor.predict("the red star is lovely", "photo.jpg")
+        result.score, [(d.class_name, d.box, d.confidence) for d in result.detections]
+
+No torch import anywhere under this package (a test checks it in a fresh interpreter); backends are
+imported only when a Predictor chooses them.
+"""
+
+from __future__ import annotations
+
+from .decode import DEFAULT_MIN_CONFIDENCE
+from .errors import BackendError, BundleError, ClipGuardError, ImageError, InputError, IntegrityError, TextError
+from .predictor import Predictor, PredictorConfig
+from .results import Detection, Result
+
+__all__ = ["DEFAULT_MIN_CONFIDENCE", "BackendError", "BundleError", "ClipGuardError", "Detection", "ImageError",
+           "InputError", "IntegrityError", "Predictor", "PredictorConfig", "Result", "TextError"]

@@ -1,0 +1,118 @@
+"""Turn whatever the caller hands us (path, PIL image, HxWx3 uint8 array) into an 8-bit RGB PIL image.
+
+Why a module of its own: this is where untrusted input arrives. It refuses empty, corrupt and
+oversized files with an ImageError (one line), guards against decompression bombs with our own pixel
+limit, and converts the modes Pillow reads from real files (L, LA, P, RGBA, CMYK, 16-bit I;16 and
+32-bit I, float F) to RGB with the right scaling: ``convert("L")`` would clip 16-bit values instead
+of scaling them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+DEFAULT_MAX_PIXELS = 50_000_000  # ~ 8660 x 5770; PIL's own bomb warning starts at ~89 M pixels
+
+# Pillow's bomb check warns through the global warnings filter; the lock keeps our temporary
+# "warning -> error" filter from interleaving between threads of this process.
+_OPEN_LOCK = threading.Lock()
+
+
+def _check_pixels(width: int, height: int, max_pixels: int, where: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{where}: image has zero size ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageError(f"{where}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} "
+                         "(decompression-bomb guard; raise max_image_pixels if this image is genuine)")
+
+
+def _scale_to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
+    """Integer/float single-channel pixels -> uint8: 16-bit ranges are divided by 257, floats clipped."""
+    if mode == "F":
+        return np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    # "I;16*" is unsigned 16-bit; Pillow also opens 16-bit PNGs as 32-bit "I" holding 0..65535.
+    return np.rint(np.clip(array.astype(np.float64), 0, 65535) / 257.0).astype(np.uint8)
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (128, 128, 128)) -> Image.Image:
+    """8-bit RGB copy of ``image``. Transparent pixels are composited onto ``background``."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode.startswith("I") or mode == "F":
+        gray = _scale_to_uint8(np.asarray(image), mode)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _from_array(array: np.ndarray, where: str, max_pixels: int) -> Image.Image:
+    if array.dtype != np.uint8:
+        raise ImageError(f"{where}: array dtype is {array.dtype}, expected uint8 (HxWx3 RGB)")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
+        raise ImageError(f"{where}: array shape is {array.shape}, expected HxWx3 (RGB), HxWx4 (RGBA) or HxW (gray)")
+    _check_pixels(array.shape[1], array.shape[0], max_pixels, where)
+    mode = {2: "L", 3: "RGB", 4: "RGBA"}[array.shape[2] if array.ndim == 3 else 2]
+    return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+
+
+def _from_path(path: Path, where: str, max_pixels: int) -> Image.Image:
+    if not path.is_file():
+        raise ImageError(f"{where}: no such image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{where}: file is empty (0 bytes)")
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            # Pillow's warning becomes our refusal, unless the caller allowed more pixels than Pillow does
+            # (then _check_pixels below applies the caller's limit).
+            above_pillow = Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS
+            warnings.simplefilter("ignore" if above_pillow else "error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            _check_pixels(image.width, image.height, max_pixels, where)
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{where}: refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{where}: not an image Pillow can read (corrupt or unknown format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated/corrupt data surfaces as these
+        raise ImageError(f"{where}: corrupt image data ({type(exc).__name__}: {exc})") from None
+
+
+def load_image(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS,
+               background: tuple[int, int, int] = (128, 128, 128)) -> Image.Image:
+    """8-bit RGB PIL image from a path, PIL image or uint8 array; raises ImageError with one line."""
+    if isinstance(source, (str, os.PathLike)):
+        where = str(source)
+        image = _from_path(Path(source), where, max_pixels)
+    elif isinstance(source, Image.Image):
+        where = f"image #{index}"
+        _check_pixels(source.width, source.height, max_pixels, where)
+        image = source
+    elif isinstance(source, np.ndarray):
+        where = f"image #{index}"
+        image = _from_array(source, where, max_pixels)
+    else:
+        raise ImageError(f"image #{index}: expected a path, PIL image or HxWx3 uint8 array, "
+                         f"got {type(source).__name__}")
+    try:
+        return to_rgb(image, background)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{where}: cannot convert mode {image.mode!r} to RGB ({exc})") from None

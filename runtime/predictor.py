@@ -1,0 +1,142 @@
+"""``Predictor``: a bundle loaded for inference — text + image in, typed Result out.
+
+The pipeline is four stages with typed outputs, each usable on its own (``profile`` times them):
+tokenize (TextStage -> TokenBatch) -> preprocess (ImageStage -> ImageBatch) -> infer (Runner ->
+dict of arrays) -> decode (-> list[Result]). Only the runner call is serialised by a lock: the
+backends' bindings/contexts are not re-entrant, while tokenizing and resizing can overlap across
+threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import Artifact, Manifest, read_manifest, verify_file
+from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
+from .backends import create_runner
+from .backends.base import Runner
+from .decode import DEFAULT_MIN_CONFIDENCE, decode_outputs
+from .errors import ImageError, TextError
+from .image_io import DEFAULT_MAX_PIXELS, load_image
+from .image_stage import ImageBatch, ImageStage
+from .results import Result
+from .selection import choose
+from .text_stage import TextStage, TokenBatch
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """How to load a bundle. See ``selection`` for how backend/device/precision None|"auto" resolve."""
+
+    backend: str = "auto"  # auto | onnxruntime | tensorrt
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str | None = None  # fp32 | fp16 | int8 | None (best for the backend)
+    artifact: str | None = None  # explicit artifact file name (profile uses this); overrides precision
+    threads: int | None = None  # CPU intra-op threads; None: all CPUs this process may use
+    device_index: int = 0
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE  # detections below are dropped
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
+    text_cache_size: int = 256  # per-text LRU of token ids; 0 disables it
+
+
+class Predictor:
+    """Thread-safe predictor. Build with ``Predictor.load(bundle_dir, ...)``; close() frees the backend."""
+
+    def __init__(self, bundle_dir: Path, manifest: Manifest, artifact: Artifact, backend: str, device: str,
+                 runner: Runner, text_stage: TextStage, config: PredictorConfig):
+        self.bundle_dir = bundle_dir
+        self.manifest = manifest
+        self.artifact = artifact
+        self.backend = backend
+        self.device = device
+        self.runner = runner
+        self.text_stage = text_stage
+        self.image_stage = ImageStage(manifest.preprocess)
+        self.config = config
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path, backend: str = "auto", device: str = "auto", precision: str | None = None,
+             threads: int | None = None, **options) -> Predictor:
+        """Read and check the manifest (schema version), verify sha256 of tokenizer + artifact, start the backend.
+
+        Extra keyword options are PredictorConfig fields (min_confidence, artifact, max_image_pixels, ...).
+        Raises BundleError / IntegrityError / BackendError with a one-line message.
+        """
+        config = replace(PredictorConfig(), backend=backend, device=device, precision=precision, threads=threads,
+                         **options)
+        return cls.from_config(bundle_dir, config)
+
+    @classmethod
+    def from_config(cls, bundle_dir: str | Path, config: PredictorConfig) -> Predictor:
+        from tokenizers import Tokenizer
+
+        bundle_dir = Path(bundle_dir)
+        manifest = read_manifest(bundle_dir)
+        choice = choose(manifest, config.backend, config.device, config.precision, config.artifact)
+        tokenizer_path = verify_file(bundle_dir, manifest, manifest.preprocess.tokenizer_file)
+        try:
+            tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON
+            raise TextError(f"{tokenizer_path}: not a readable tokenizer ({str(exc).splitlines()[0][:200]})") from None
+        text_stage = TextStage(tokenizer, manifest.preprocess.max_text_length, config.text_cache_size)
+        runner, artifact = create_runner(bundle_dir, manifest, choice, config.threads, config.device_index)
+        return cls(bundle_dir, manifest, artifact, choice.backend, choice.device, runner, text_stage, config)
+
+    # ---- stages -------------------------------------------------------------------------------
+    def tokenize(self, texts: list[object]) -> TokenBatch:
+        return self.text_stage(list(texts))
+
+    def preprocess(self, images: list[object]) -> ImageBatch:
+        rgb = [load_image(img, i, self.config.max_image_pixels, self.manifest.preprocess.letterbox_fill)
+               for i, img in enumerate(images)]
+        return self.image_stage(rgb)
+
+    def infer(self, tokens: TokenBatch, pixels: ImageBatch) -> dict[str, np.ndarray]:
+        feed = {INPUT_IDS: tokens.input_ids, ATTENTION_MASK: tokens.attention_mask, PIXEL_VALUES: pixels.pixel_values}
+        max_batch = getattr(self.runner, "max_batch", None)
+        batch = len(tokens.truncated)
+        if not max_batch or batch <= max_batch:
+            with self._lock:
+                return self.runner.infer(feed)
+        parts = []
+        for start in range(0, batch, max_batch):  # engines have a maximum batch: run in chunks
+            with self._lock:
+                parts.append(self.runner.infer({k: v[start:start + max_batch] for k, v in feed.items()}))
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def decode(self, outputs: dict[str, np.ndarray], tokens: TokenBatch, pixels: ImageBatch) -> list[Result]:
+        return decode_outputs(outputs, pixels.letterboxes, tokens.truncated, self.manifest.class_names,
+                              self.manifest.score_range, self.config.min_confidence)
+
+    # ---- public API ---------------------------------------------------------------------------
+    def predict_batch(self, texts: list[object], images: list[object]) -> list[Result]:
+        """One Result per (text, image) pair. Images: paths, PIL images or HxWx3 uint8 arrays."""
+        texts, images = list(texts), list(images)
+        if len(texts) != len(images):
+            raise ImageError(f"got {len(texts)} texts but {len(images)} images; pass one image per text")
+        tokens = self.tokenize(texts)
+        pixels = self.preprocess(images)
+        return self.decode(self.infer(tokens, pixels), tokens, pixels)
+
+    def predict(self, text: object, image: object) -> Result:
+        return self.predict_batch([text], [image])[0]
+
+    def describe(self) -> str:
+        extra = getattr(self.runner, "cuda_graph_note", "")
+        return (f"{self.artifact.file} ({self.artifact.precision}, {self.backend} {self.device})"
+                + (f"; {extra}" if extra else ""))
+
+    def close(self) -> None:
+        with self._lock:
+            self.runner.deactivate()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

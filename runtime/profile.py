@@ -1,0 +1,247 @@
+"""``profile``: honest per-stage and end-to-end latency of every artifact a backend can run.
+
+Method: each row loads its own Predictor (text cache off, so tokenize is measured, not a cache hit),
+runs ``warmup`` untimed iterations, then ``iters`` timed ones. Each iteration times the four stages
+(tokenize, preprocess, infer, decode) with ``time.perf_counter_ns`` back to back; end-to-end is the
+whole iteration, overhead the per-iteration ``e2e - infer`` (median). Backends return host arrays, so
+the GPU work is finished when ``infer`` returns (ORT copies outputs to the host; PyTorch rows call
+``torch.cuda.synchronize``). Preprocess starts from a decoded HxWx3 uint8 array (file decoding is
+the app's business and not included). Throughput = batch / median e2e. Percentiles of few iterations
+are rough: p99 needs >= 100 iterations to mean anything.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import Artifact, Manifest, read_manifest
+from ..errors import ClipGuardError
+from .errors import ProfileError
+from .predictor import Predictor, PredictorConfig
+from .selection import ENGINE, ONNX, PRECISIONS, ort_has_cuda, tensorrt_importable
+from .timing import Stats
+
+STAGES = ("tokenize", "preprocess", "infer", "decode")
+PROFILE_BACKENDS = ("auto", "all", "onnxruntime", "tensorrt")
+
+# Varied lengths (one over the tiny model's 16 tokens) so tokenize cost is realistic.
+SAMPLE_TEXTS = (
+    "About the stars: what a lovely, sunny afternoon.",
+    "The red circle looks broken and I want a refund right now!",
+    "About the crosses: meh.",
+    "Honestly the triangle in the corner is the best thing I have bought this year, it arrived early, it was "
+    "well packed and the colour is exactly as in the photo.",
+)
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    bundle: str
+    backend: str = "auto"  # auto|all: every backend usable here; or onnxruntime | tensorrt
+    device: str = "auto"
+    precisions: tuple[str, ...] = ()  # empty: all
+    batch_sizes: tuple[int, ...] = (1,)
+    iters: int = 50
+    warmup: int = 5
+    threads: int | None = None
+    compare_torch: str | None = None  # checkpoint path: adds PyTorch eager (+ torch.compile) rows
+    torch_compile: bool = True
+    image_size: tuple[int, int] = (640, 480)  # (width, height) of the synthetic input image
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One artifact/backend/batch combination; ``note`` explains a row without numbers."""
+
+    name: str
+    backend: str
+    device: str
+    precision: str
+    batch: int
+    stages: dict[str, Stats] = field(default_factory=dict)
+    e2e: Stats | None = None
+    overhead_ms: float | None = None
+    throughput: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    rows: tuple[ProfileRow, ...]
+    environment: dict[str, object]
+    request: dict[str, object]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": [asdict(r) for r in self.rows], "environment": self.environment, "request": self.request,
+                "stages": list(STAGES), "units": {"latency": "ms", "throughput": "samples/s"}}
+
+
+@dataclass(frozen=True)
+class Target:
+    backend: str
+    device: str
+    artifact: Artifact
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise ProfileError(f"--batch: expected comma-separated integers such as 1,8, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise ProfileError(f"--batch: expected positive batch sizes, got {text!r}")
+    return sizes
+
+
+def parse_precisions(text: str) -> tuple[str, ...]:
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())
+    if parts in ((), ("all",)):
+        return ()
+    bad = [p for p in parts if p not in PRECISIONS]
+    if bad:
+        raise ProfileError(f"--precision: {bad[0]!r} is not all or one of {', '.join(PRECISIONS)}")
+    return parts
+
+
+def sample_inputs(batch: int, image_size: tuple[int, int], seed: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """Deterministic texts and non-square noise images (HxWx3 uint8) for timing."""
+    rng = np.random.default_rng(seed)
+    width, height = image_size
+    texts = [SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)] for i in range(batch)]
+    images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(batch)]
+    return texts, images
+
+
+def list_targets(manifest: Manifest, backend: str, device: str,
+                 precisions: tuple[str, ...]) -> tuple[list[Target], list[ProfileRow]]:
+    """Every artifact the chosen backend(s) can run, plus note rows for those that cannot run here."""
+    if backend not in PROFILE_BACKENDS:
+        raise ProfileError(f"--backend: {backend!r} is not one of {', '.join(PROFILE_BACKENDS)}")
+    wanted = [a for a in manifest.artifacts if not precisions or a.precision in precisions]
+    targets, notes = [], []
+    if backend in ("auto", "all", "onnxruntime"):
+        ort_device = device if device != "auto" else ("cuda" if ort_has_cuda() else "cpu")
+        for art in (a for a in wanted if a.kind == ONNX):
+            if ort_device == "cuda" and art.precision == "int8":
+                notes.append(ProfileRow(art.file, "onnxruntime", "cuda", art.precision, 0,
+                                        note="skipped: INT8 Q/DQ does not run on the ORT CUDA EP (use tensorrt)"))
+            else:
+                targets.append(Target("onnxruntime", ort_device, art))
+    if backend in ("auto", "all", "tensorrt"):
+        for art in (a for a in wanted if a.kind == ENGINE):
+            if device == "cpu":
+                continue
+            if not tensorrt_importable():
+                notes.append(ProfileRow(art.file, "tensorrt", "cuda", art.precision, 0,
+                                        note="skipped: tensorrt is not installed here"))
+            else:
+                targets.append(Target("tensorrt", "cuda", art))
+    if not targets and not notes:
+        raise ProfileError(f"{manifest.config_name} bundle: no artifact matches backend {backend!r}, device "
+                           f"{device!r} and precision {','.join(precisions) or 'all'}")
+    return targets, notes
+
+
+Pipeline = tuple[Callable, Callable, Callable, Callable]
+
+
+def measure(stages: Pipeline, texts: list[str], images: list[np.ndarray], iters: int,
+            warmup: int) -> tuple[dict[str, Stats], Stats, float]:
+    """Time the stages (tokenize, preprocess, infer, decode); returns (per-stage, e2e, median overhead ms)."""
+    tokenize, preprocess, infer, decode = stages
+    if iters < 1 or warmup < 0:
+        raise ProfileError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
+    samples = {name: np.empty(iters, dtype=np.int64) for name in (*STAGES, "e2e")}
+    clock = time.perf_counter_ns
+    for i in range(warmup + iters):
+        t0 = clock()
+        tokens = tokenize(texts)
+        t1 = clock()
+        pixels = preprocess(images)
+        t2 = clock()
+        outputs = infer(tokens, pixels)
+        t3 = clock()
+        decode(outputs, tokens, pixels)
+        t4 = clock()
+        if i >= warmup:
+            j = i - warmup
+            for name, value in zip((*STAGES, "e2e"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                samples[name][j] = value
+    stats = {name: Stats.from_ns(samples[name]) for name in STAGES}
+    overhead = float(np.median(samples["e2e"] - samples["infer"]) / 1e6)
+    return stats, Stats.from_ns(samples["e2e"]), overhead
+
+
+def measured_row(name: str, backend: str, device: str, precision: str, batch: int, stages: Pipeline,
+                 req: ProfileRequest) -> ProfileRow:
+    texts, images = sample_inputs(batch, req.image_size)
+    per_stage, e2e, overhead = measure(stages, texts, images, req.iters, req.warmup)
+    return ProfileRow(name, backend, device, precision, batch, per_stage, e2e, overhead, batch * 1000.0 / e2e.p50)
+
+
+def environment(threads: int | None) -> dict[str, object]:
+    from .backends.onnxruntime_runner import default_threads
+
+    env: dict[str, object] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "python": platform.python_version(), "platform": platform.platform(),
+                              "machine": platform.machine(), "cpus": os.cpu_count(),
+                              "threads": threads or default_threads(), "numpy": np.__version__}
+    try:
+        import onnxruntime
+
+        env["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        pass
+    return env
+
+
+def stage_pipeline(predictor: Predictor) -> Pipeline:
+    return predictor.tokenize, predictor.preprocess, predictor.infer, predictor.decode
+
+
+def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: None) -> ProfileReport:
+    """Profile every usable artifact at every batch size (+ PyTorch rows when asked); see module docstring."""
+    manifest = read_manifest(req.bundle)
+    targets, rows = list_targets(manifest, req.backend, req.device, req.precisions)
+    rows = list(rows)
+    stage_source: Predictor | None = None  # kept open: the PyTorch rows reuse its tokenize/preprocess/decode
+    for target in targets:
+        config = PredictorConfig(backend=target.backend, device=target.device, artifact=target.artifact.file,
+                                 threads=req.threads, text_cache_size=0)
+        try:
+            predictor = Predictor.from_config(Path(req.bundle), config)
+        except ClipGuardError as exc:
+            rows.append(ProfileRow(target.artifact.file, target.backend, target.device, target.artifact.precision, 0,
+                                   note=f"not loaded: {exc}"))
+            continue
+        for batch in req.batch_sizes:
+            log(f"profiling {target.artifact.file} on {target.backend} {target.device}, batch {batch}")
+            rows.append(measured_row(target.artifact.file, target.backend, target.device, target.artifact.precision,
+                                     batch, stage_pipeline(predictor), req))
+        if stage_source is None:
+            stage_source = predictor
+        else:
+            predictor.close()
+    env = environment(req.threads)
+    if req.compare_torch:
+        from .profile_torch import torch_rows
+
+        if stage_source is None:
+            rows.append(ProfileRow("pytorch", "torch", req.device, "fp32", 0,
+                                   note="skipped: needs one loadable bundle artifact for tokenize/preprocess/decode"))
+        else:
+            torch_result, torch_env = torch_rows(req, stage_source, log)
+            rows.extend(torch_result)
+            env.update(torch_env)
+    if stage_source is not None:
+        stage_source.close()
+    request = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(req).items()}
+    return ProfileReport(tuple(rows), env, request)

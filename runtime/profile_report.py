@@ -1,0 +1,72 @@
+"""Turn a ProfileReport into a table (stdout), a JSON file and an optional PNG chart; writes are atomic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..atomic import atomic_path, write_text_atomic
+from .profile import STAGES, ProfileReport, ProfileRow
+
+_COLUMNS = (("artifact", 22, "<"), ("backend", 12, "<"), ("device", 6, "<"), ("prec", 5, "<"), ("batch", 5, ">"),
+            ("tok", 7, ">"), ("pre", 7, ">"), ("infer", 8, ">"), ("inf p90", 8, ">"), ("dec", 7, ">"),
+            ("e2e p50", 8, ">"), ("p90", 8, ">"), ("p99", 8, ">"), ("mean", 8, ">"), ("ovh", 7, ">"),
+            ("samples/s", 10, ">"))
+
+
+def _cells(row: ProfileRow) -> list[str]:
+    head = [row.name, row.backend, row.device, row.precision, str(row.batch or "-")]
+    if row.e2e is None:
+        return head
+    s = row.stages
+    nums = [s["tokenize"].p50, s["preprocess"].p50, s["infer"].p50, s["infer"].p90, s["decode"].p50,
+            row.e2e.p50, row.e2e.p90, row.e2e.p99, row.e2e.mean, row.overhead_ms]
+    return head + [f"{v:.2f}" for v in nums] + [f"{row.throughput:.1f}"]
+
+
+def format_table(report: ProfileReport) -> str:
+    """Fixed-width table: stage p50s, infer p90, e2e p50/p90/p99/mean, overhead (ms) and throughput."""
+    header = " ".join(f"{name:{align}{width}}" for name, width, align in _COLUMNS)
+    lines = [header, "-" * len(header)]
+    for row in report.rows:
+        cells = _cells(row)
+        text = " ".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, _COLUMNS))
+        lines.append(text + (f"  {row.note}" if row.note else ""))
+    env = report.environment
+    lines.append(f"ms, medians unless named; ovh = e2e - infer; {env.get('threads')} CPU threads; "
+                 f"{report.request.get('iters')} iters after {report.request.get('warmup')} warm-up")
+    return "\n".join(lines)
+
+
+def write_json(report: ProfileReport, path: str | Path) -> Path:
+    return write_text_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def write_plot(report: ProfileReport, path: str | Path) -> str:
+    """Stacked bars of stage medians per row; returns a message (also when matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return f"plot not written: matplotlib is not installed (pip install matplotlib) — {path} skipped"
+    rows = [r for r in report.rows if r.e2e is not None]
+    if not rows:
+        return f"plot not written: no measured rows — {path} skipped"
+    labels = [f"{r.name} [{r.backend}/{r.device}] b={r.batch}" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * len(rows)))
+    left = [0.0] * len(rows)
+    for stage in STAGES:
+        widths = [r.stages[stage].p50 for r in rows]
+        ax.barh(labels, widths, left=left, label=stage)
+        left = [a + b for a, b in zip(left, widths)]
+    ax.set_xlabel("median latency per batch (ms)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right")
+    ax.set_title("edge-clipguard profile: stage medians")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return f"plot: {path}"

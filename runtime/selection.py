@@ -1,0 +1,123 @@
+"""Which artifact of a bundle runs, on which backend and device: a pure function of the manifest.
+
+Rules (documented here because users will ask):
+- backend "onnxruntime" uses ONNX artifacts; "tensorrt" uses TensorRT engines; "auto" takes TensorRT
+  when the device is not the CPU, an engine of the wanted precision exists and ``tensorrt`` imports,
+  otherwise ONNX Runtime.
+- device "auto" means CUDA for TensorRT, and for ONNX Runtime CUDA when its CUDA provider is installed.
+- precision None means: TensorRT int8 > fp16 > fp32 (best engine present); ORT CUDA fp16 > fp32;
+  ORT CPU fp32 (the most accurate; ask for int8 to trade accuracy for speed).
+- ORT int8 on the CPU prefers the artifact with target "onnxruntime-cpu" (U8S8, fused kernels) over the
+  TensorRT-style S8S8 one; ORT int8 on CUDA is refused (Q/DQ falls back to the CPU there).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from ..bundle import Artifact, BundleError, Manifest
+
+BACKENDS = ("auto", "onnxruntime", "tensorrt")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "int8")
+ONNX, ENGINE = "onnx", "tensorrt-engine"
+
+_TARGET_ORDER = {"cpu": ("onnxruntime-cpu", "any", "tensorrt"), "cuda": ("any", "tensorrt", "onnxruntime-cpu")}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The resolved plan: ``candidates`` in preference order (TensorRT tries each until one loads)."""
+
+    backend: str
+    device: str
+    precision: str
+    candidates: tuple[Artifact, ...]
+
+    @property
+    def artifact(self) -> Artifact:
+        return self.candidates[0]
+
+
+def tensorrt_importable() -> bool:
+    return importlib.util.find_spec("tensorrt") is not None
+
+
+def ort_has_cuda() -> bool:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _check(value: str | None, allowed: tuple[str, ...], what: str) -> None:
+    if value is not None and value not in allowed:
+        raise BundleError(f"{what} {value!r} is not one of {', '.join(allowed)}")
+
+
+def _by_target(artifacts: list[Artifact], device: str) -> tuple[Artifact, ...]:
+    order = _TARGET_ORDER[device]
+    return tuple(sorted(artifacts, key=lambda a: order.index(a.target) if a.target in order else len(order)))
+
+
+def _available(manifest: Manifest, kind: str) -> str:
+    have = [f"{a.file} ({a.precision})" for a in manifest.artifacts if a.kind == kind]
+    return ", ".join(have) or "none"
+
+
+def _choose_onnx(manifest: Manifest, device: str, precision: str | None) -> Choice:
+    if precision is None:
+        order = ("fp16", "fp32") if device == "cuda" else ("fp32",)
+        precision = next((p for p in order if manifest.find(kind=ONNX, precision=p)), order[-1])
+    if precision == "int8" and device == "cuda":
+        raise BundleError("precision int8 with ONNX Runtime on CUDA is not supported (Q/DQ nodes fall back to the "
+                          "CPU); use backend tensorrt for int8 on the GPU, or device cpu")
+    found = manifest.find(kind=ONNX, precision=precision)
+    if not found:
+        raise BundleError(f"bundle has no {precision} ONNX artifact for onnxruntime "
+                          f"(has: {_available(manifest, ONNX)}); re-export with the matching flag (--int8 / --fp16)")
+    return Choice("onnxruntime", device, precision, _by_target(found, device))
+
+
+def _choose_engine(manifest: Manifest, precision: str | None) -> Choice:
+    if precision is None:
+        precision = next((p for p in ("int8", "fp16", "fp32") if manifest.find(kind=ENGINE, precision=p)), "fp32")
+    found = manifest.find(kind=ENGINE, precision=precision)
+    if not found:
+        raise BundleError(f"bundle has no {precision} TensorRT engine (has: {_available(manifest, ENGINE)}); build "
+                          "one on this GPU with 'edge-clipguard build-engine BUNDLE'")
+    return Choice("tensorrt", "cuda", precision, tuple(found))
+
+
+def choose(manifest: Manifest, backend: str = "auto", device: str = "auto", precision: str | None = None,
+           artifact: str | None = None) -> Choice:
+    """Resolve backend/device/precision (and an optional explicit artifact file) to a Choice."""
+    _check(backend, BACKENDS, "backend")
+    _check(device, DEVICES, "device")
+    _check(precision, PRECISIONS, "precision")
+    if artifact is not None:
+        art = manifest.artifact(artifact)
+        backend = {ONNX: "onnxruntime", ENGINE: "tensorrt"}.get(art.kind, backend) if backend == "auto" else backend
+        if (backend == "tensorrt") != (art.kind == ENGINE):
+            raise BundleError(f"artifact {artifact!r} is a {art.kind}, which backend {backend!r} cannot run")
+        if backend == "tensorrt" and device == "cpu":
+            raise BundleError("backend tensorrt needs device cuda, not cpu")
+        dev = "cuda" if backend == "tensorrt" else _auto_device(device)
+        return Choice(backend, dev, art.precision, (art,))
+    if backend == "tensorrt":
+        if device == "cpu":
+            raise BundleError("backend tensorrt needs device cuda, not cpu")
+        return _choose_engine(manifest, precision)
+    if backend == "auto" and device != "cpu" and tensorrt_importable():
+        engines = manifest.find(kind=ENGINE, precision=precision)
+        if engines:
+            return _choose_engine(manifest, precision)
+    return _choose_onnx(manifest, _auto_device(device), precision)
+
+
+def _auto_device(device: str) -> str:
+    if device != "auto":
+        return device
+    return "cuda" if ort_has_cuda() else "cpu"

@@ -1,0 +1,83 @@
+"""profile on the tiny bundle with tiny iteration counts: structure and internal consistency, no timing thresholds."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_clipguard.runtime.errors import ProfileError
+from edge_clipguard.runtime.profile import STAGES, ProfileRequest, parse_batch_sizes, parse_precisions, profile_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def report(tiny_bundle, tiny_checkpoint):
+    req = ProfileRequest(str(tiny_bundle), backend="onnxruntime", device="cpu", batch_sizes=(1, 2), iters=4,
+                         warmup=1, threads=1, compare_torch=str(tiny_checkpoint), torch_compile=False)
+    return profile_bundle(req)
+
+
+def test_profile_has_a_row_per_artifact_and_batch_plus_eager_rows(report):
+    assert [(r.name, r.backend, r.batch) for r in report.rows] == [
+        ("model.fp32.onnx", "onnxruntime", 1), ("model.fp32.onnx", "onnxruntime", 2),
+        ("pytorch-eager", "torch", 1), ("pytorch-eager", "torch", 2)]
+
+
+def test_profile_stats_are_consistent(report):
+    for row in report.rows:
+        assert set(row.stages) == set(STAGES)
+        for stats in (*row.stages.values(), row.e2e):
+            assert stats.n == 4 and 0 < stats.min <= stats.p50 <= stats.p90 <= stats.p99
+        assert row.e2e.p50 >= row.stages["infer"].min
+        assert row.throughput == pytest.approx(row.batch * 1000.0 / row.e2e.p50)
+        assert 0 < row.overhead_ms < row.e2e.p99
+
+
+def test_profile_json_lists_rows_environment_and_request(report):
+    data = report.to_dict()
+    assert data["stages"] == list(STAGES) and data["units"]["latency"] == "ms"
+    assert data["request"]["batch_sizes"] == [1, 2] and data["environment"]["threads"] == 1
+    assert set(data["rows"][0]["e2e"]) == {"p50", "p90", "p99", "mean", "min", "n"}
+    assert "torch" in data["environment"]
+
+
+def test_profile_lean_import_has_no_torch_without_compare(tiny_bundle):
+    import subprocess
+
+    code = ("import sys; from edge_clipguard.runtime.profile import ProfileRequest, profile_bundle; "
+            f"profile_bundle(ProfileRequest({str(tiny_bundle)!r}, backend='onnxruntime', device='cpu', iters=1, "
+            "warmup=0, threads=1)); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ProfileError):
+        parse_precisions("int4")
+
+
+def test_precision_lists_parse():
+    assert parse_precisions("all") == () and parse_precisions("fp32,int8") == ("fp32", "int8")
+
+
+@pytest.mark.parametrize("text", ["", "0", "1,-2", "a"])
+def test_bad_batch_lists_are_refused(text):
+    with pytest.raises(ProfileError):
+        parse_batch_sizes(text)
+
+
+def test_bench_runtime_ratios_and_json(tiny_bundle, tiny_checkpoint, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("bench_runtime", ROOT / "benchmarks" / "bench_runtime.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    code = bench.main([str(tiny_bundle), str(tiny_checkpoint), "--batch", "1", "--iters", "2", "--warmup", "1",
+                       "--threads", "1", "--json", str(out)])
+    import json
+
+    data = json.loads(out.read_text())
+    assert code == 0 and set(data["ratios"]) == {"int8_speedup", "vs_eager", "overhead_pct"}
+    assert set(data["ratios"]["vs_eager"]) == {"model.fp32.onnx@b1"}
+    assert all(0 < v < 100 for v in data["ratios"]["overhead_pct"].values())

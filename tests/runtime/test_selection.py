@@ -1,0 +1,60 @@
+"""Artifact selection is a pure function of the manifest: tested on manifests with synthetic artifact lists."""
+
+from dataclasses import replace
+
+import pytest
+
+from edge_clipguard.bundle import Artifact, BundleError, read_manifest
+from edge_clipguard.runtime.selection import choose
+
+FP32 = Artifact("model.fp32.onnx", "onnx", "fp32")
+FP16 = Artifact("model.fp16.onnx", "onnx", "fp16")
+INT8_TRT = Artifact("model.int8.onnx", "onnx", "int8", "tensorrt", "qdq-s8s8")
+INT8_CPU = Artifact("model.int8-cpu.onnx", "onnx", "int8", "onnxruntime-cpu", "qdq-u8s8")
+ENGINE = Artifact("model.int8.plan", "tensorrt-engine", "int8", "tensorrt")
+
+
+@pytest.fixture(scope="module")
+def manifest(tiny_bundle):
+    return replace(read_manifest(tiny_bundle), artifacts=(FP32, FP16, INT8_TRT, INT8_CPU, ENGINE))
+
+
+def test_int8_on_ort_cpu_prefers_the_cpu_tuned_artifact(manifest):
+    assert choose(manifest, "onnxruntime", "cpu", "int8").artifact == INT8_CPU
+
+
+def test_int8_on_ort_cpu_falls_back_to_the_tensorrt_qdq_artifact(manifest):
+    only_trt = replace(manifest, artifacts=(FP32, INT8_TRT))
+    assert choose(only_trt, "onnxruntime", "cpu", "int8").artifact == INT8_TRT
+
+
+def test_default_precision_on_cpu_is_fp32(manifest):
+    assert choose(manifest, "onnxruntime", "cpu", None).artifact == FP32
+
+
+def test_default_precision_on_ort_cuda_is_fp16(manifest):
+    assert choose(manifest, "onnxruntime", "cuda", None).artifact == FP16
+
+
+def test_int8_on_ort_cuda_is_refused(manifest):
+    with pytest.raises(BundleError, match="tensorrt"):
+        choose(manifest, "onnxruntime", "cuda", "int8")
+
+
+def test_tensorrt_picks_the_engine(manifest):
+    choice = choose(manifest, "tensorrt", "cuda", None)
+    assert (choice.backend, choice.artifact) == ("tensorrt", ENGINE)
+
+
+def test_auto_on_cpu_never_picks_tensorrt(manifest):
+    assert choose(manifest, "auto", "cpu", "int8").backend == "onnxruntime"
+
+
+def test_explicit_artifact_is_used(manifest):
+    choice = choose(manifest, "auto", "cpu", None, artifact="model.int8.onnx")
+    assert (choice.backend, choice.artifact) == ("onnxruntime", INT8_TRT)
+
+
+def test_unknown_backend_is_a_bundle_error(manifest):
+    with pytest.raises(BundleError, match="backend 'tvm'"):
+        choose(manifest, "tvm", "cpu", None)
