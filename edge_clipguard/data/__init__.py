@@ -1,1 +1,1 @@
-"""Datasets: the JSONL manifest format, the VADER text-score data and rendered scenes."""
+"""Datasets: the JSONL manifest format, the VADER text-score data, rendered scenes and the calibration set."""

@@ -4,13 +4,18 @@
 "labels": [int, ...]}`` plus optional ``"domain"``, ``"id"``, ``"split"``, ``"text_id"``.
 Boxes are in original-image pixels (x1,y1,x2,y2, absolute). ``image`` is relative to the
 manifest's folder (or absolute); it is null for text-only rows such as the VADER sentences.
+
+A row may hold ``"text_ref": {"source": "vader", "id": "tweets:3008", "prefix": "About the stars: "}``
+*instead of* ``"text"`` and ``"score"``: the reader fills them in from the prepared VADER cache
+(text = prefix + sentence, score = the sentence's score). That lets a manifest be committed
+without third-party text (the calibration set does this); see ``text_refs.py``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,26 @@ from ..contract import SCORE_MAX, SCORE_MIN
 from ..errors import DataError
 
 REQUIRED_FIELDS = ("image", "text", "score", "boxes", "labels")
+REF_REQUIRED_FIELDS = ("image", "text_ref", "boxes", "labels")  # a text_ref stands in for text and score
 OPTIONAL_FIELDS = ("domain", "id", "split", "text_id")
+TEXT_REF_SOURCES = ("vader",)
+
+
+@dataclass(frozen=True)
+class TextRef:
+    """A sentence held elsewhere (a prepared dataset cache), named by the id that dataset gives it.
+    The row's text is ``prefix`` (our own words) followed by that sentence."""
+
+    source: str
+    id: str
+    prefix: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"source": self.source, "id": self.id, "prefix": self.prefix}
+
+
+# (ref, "file:line") -> (sentence, score); raises DataError naming the place when it cannot.
+RefResolver = Callable[[TextRef, str], tuple[str, float]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +60,7 @@ class Sample:
     id: str | None = None
     split: str | None = None
     text_id: str | None = None
+    text_ref: TextRef | None = None  # when set, rows are written with the ref instead of text and score
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self, relative_to: Path | None = None) -> dict[str, Any]:
@@ -45,13 +70,13 @@ class Sample:
                 image = str(Path(image).resolve().relative_to(relative_to.resolve()))
             except ValueError:
                 image = str(Path(image).resolve())
-        row: dict[str, Any] = {
-            "image": image,
-            "text": self.text,
-            "score": round(float(self.score), 6),
-            "boxes": [[round(float(v), 2) for v in box] for box in self.boxes],
-            "labels": [int(v) for v in self.labels],
-        }
+        row: dict[str, Any] = {"image": image}
+        if self.text_ref is not None:
+            row["text_ref"] = self.text_ref.to_json()
+        else:
+            row["text"], row["score"] = self.text, round(float(self.score), 6)
+        row["boxes"] = [[round(float(v), 2) for v in box] for box in self.boxes]
+        row["labels"] = [int(v) for v in self.labels]
         for name in OPTIONAL_FIELDS:
             value = getattr(self, name)
             if value is not None:
@@ -64,20 +89,59 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = None) -> Sample:
-    """Validate one parsed JSON row; raise DataError naming ``where`` (file:line) and the field."""
+def parse_text_ref(value: Any, where: str) -> TextRef:
+    """Validate a row's ``text_ref`` object (source, id, optional prefix)."""
+    if not isinstance(value, dict):
+        raise DataError(f"{where}: field 'text_ref' must be an object "
+                        f"{{\"source\": ..., \"id\": ..., \"prefix\": ...}}, got {value!r}")
+    unknown = sorted(set(value) - {"source", "id", "prefix"})
+    if unknown:
+        raise DataError(f"{where}: field 'text_ref' has unknown key(s) {unknown}; allowed: source, id, prefix")
+    source, ref_id, prefix = value.get("source"), value.get("id"), value.get("prefix", "")
+    if source not in TEXT_REF_SOURCES:
+        raise DataError(f"{where}: text_ref 'source' must be one of {list(TEXT_REF_SOURCES)}, got {source!r}")
+    if not isinstance(ref_id, str) or not ref_id:
+        raise DataError(f"{where}: text_ref 'id' must be a non-empty string, got {ref_id!r}")
+    if not isinstance(prefix, str):
+        raise DataError(f"{where}: text_ref 'prefix' must be a string, got {prefix!r}")
+    return TextRef(source=source, id=ref_id, prefix=prefix)
+
+
+def _text_and_score(row: dict, where: str, resolve: RefResolver | None) -> tuple[str, float, TextRef | None]:
+    """The row's own text and score, or those its ``text_ref`` resolves to (never both)."""
+    ref = None
+    if "text_ref" in row:
+        clash = [name for name in ("text", "score") if name in row]
+        if clash:
+            raise DataError(f"{where}: field 'text_ref' replaces 'text' and 'score'; drop {clash} or the ref")
+        ref = parse_text_ref(row["text_ref"], where)
+        if resolve is None:
+            from .text_refs import VaderResolver
+
+            resolve = VaderResolver()
+        sentence, score = resolve(ref, where)
+        text = ref.prefix + sentence
+    else:
+        text, score = row["text"], row["score"]
+    return text, score, ref
+
+
+def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = None,
+              resolve: RefResolver | None = None) -> Sample:
+    """Validate one parsed JSON row; raise DataError naming ``where`` (file:line) and the field.
+    ``resolve`` turns a ``text_ref`` into (sentence, score); default: the VADER cache."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    missing = [name for name in REQUIRED_FIELDS if name not in row]
+    required = REF_REQUIRED_FIELDS if "text_ref" in row else REQUIRED_FIELDS
+    missing = [name for name in required if name not in row]
     if missing:
-        raise DataError(f"{where}: missing field(s) {missing}; required: {list(REQUIRED_FIELDS)}")
+        raise DataError(f"{where}: missing field(s) {missing}; required: {list(required)}")
     image = row["image"]
     if image is not None and (not isinstance(image, str) or not image):
         raise DataError(f"{where}: field 'image' must be a path string or null, got {image!r}")
-    text = row["text"]
+    text, score, text_ref = _text_and_score(row, where, resolve)
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: field 'text' must be a non-empty string, got {text!r}")
-    score = row["score"]
     if not _is_number(score) or not SCORE_MIN <= score <= SCORE_MAX:
         raise DataError(f"{where}: field 'score' must be a number in [{SCORE_MIN:g}, {SCORE_MAX:g}], got {score!r}")
     boxes, labels = row["boxes"], row["labels"]
@@ -101,7 +165,7 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     image_path = None
     if image is not None:
         image_path = str(Path(image) if Path(image).is_absolute() else (base_dir / image).resolve())
-    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS)
+    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS) | {"text_ref"}
     optional = {name: row.get(name) for name in OPTIONAL_FIELDS}
     for name, value in optional.items():
         if value is not None and not isinstance(value, str):
@@ -112,16 +176,23 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
         score=float(score),
         boxes=tuple(parsed_boxes),
         labels=tuple(int(v) for v in labels),
+        text_ref=text_ref,
         extra={k: v for k, v in row.items() if k not in known},
         **optional,
     )
 
 
-def read_manifest(path: str | Path, num_classes: int | None = None) -> list[Sample]:
-    """Read and validate a JSONL manifest; image paths come back absolute."""
+def read_manifest(path: str | Path, num_classes: int | None = None,
+                  vader_dir: str | Path | None = None) -> list[Sample]:
+    """Read and validate a JSONL manifest; image paths come back absolute. Rows with a
+    ``text_ref`` get their text and score from the VADER cache at ``vader_dir`` (default: the
+    user cache, prepared through pip on first use)."""
+    from .text_refs import VaderResolver
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
+    resolve = VaderResolver(vader_dir)  # loads the cache only if a row references it
     samples = []
     with path.open("r", encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
@@ -132,7 +203,7 @@ def read_manifest(path: str | Path, num_classes: int | None = None) -> list[Samp
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
-            samples.append(parse_row(row, where, path.parent, num_classes))
+            samples.append(parse_row(row, where, path.parent, num_classes, resolve))
     if not samples:
         raise DataError(f"{path}: manifest has no samples")
     return samples

@@ -1,6 +1,7 @@
 """Scenes with text-referred objects: the data that makes fusion necessary.
 
-Each scene is a crop of a real photo with 1-6 rendered objects of several classes pasted at
+Each scene is a crop of a real photo (or, with ``SceneSpec(background="procedural")``, a
+background we draw ourselves: see ``procedural.py``) with 1-6 rendered objects of several classes pasted at
 exact boxes (varied size, aspect, colour, rotation; partial occlusion by patches and other
 objects; non-object scribbles as distractors). Its text is a VADER sentence (the score target)
 led by a mention of one class present in the image; the target boxes are only the instances of
@@ -20,7 +21,8 @@ from PIL import Image, ImageDraw
 from ..atomic import atomic_directory
 from ..errors import DataError
 from .backgrounds import load_backgrounds
-from .manifest import Sample, write_manifest
+from .manifest import Sample, TextRef, write_manifest
+from .procedural import procedural_background, procedural_patch
 from .shapes import SHAPE_CLASSES, plural, render_sprite
 from .vader import SPLITS, load_vader
 
@@ -33,6 +35,7 @@ TEMPLATES = (
     "This one is about the {cls}. {sentence}",
 )
 _SPLIT_CODE = {name: code for code, name in enumerate(SPLITS)}
+BACKGROUNDS = ("photo", "procedural")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class SceneSpec:
     max_object_frac: float = 0.35
     max_overlap_iou: float = 0.25
     jpeg_quality: int = 90
+    background: str = "photo"  # "photo": crops of packaged photos; "procedural": drawn here (committable)
+    png_colors: int = 0  # > 0: PNGs become palette images of this many colours (~2x smaller, for committed sets)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -64,7 +69,11 @@ def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(255 * c) for c in rgb)
 
 
-def _background(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+def _background(rng: np.random.Generator, width: int, height: int, kind: str = "photo") -> Image.Image:
+    if kind == "procedural":
+        return procedural_background(rng, width, height)
+    if kind != "photo":
+        raise DataError(f"background must be one of {BACKGROUNDS}, got {kind!r}")
     photos = load_backgrounds()
     photo = photos[int(rng.integers(len(photos)))]
     ph, pw = photo.shape[:2]
@@ -87,23 +96,24 @@ def _draw_distractors(image: Image.Image, rng: np.random.Generator) -> None:
         draw.line(points, fill=_random_color(rng), width=int(rng.integers(2, 6)))
 
 
-def _occlude(image: Image.Image, box: tuple[float, ...], rng: np.random.Generator) -> None:
-    """Cover part of an object (at most ~30% of its area) with a patch of another photo.
+def _occlude(image: Image.Image, box: tuple[float, ...], rng: np.random.Generator, kind: str = "photo") -> None:
+    """Cover part of an object (at most ~30% of its area) with a patch of another background.
 
-    Photo patches only: a flat-colour rectangle would look exactly like the ``square`` class."""
+    Textured patches only: a flat-colour rectangle would look exactly like the ``square`` class."""
     x1, y1, x2, y2 = box
     bw, bh = x2 - x1, y2 - y1
     pw, ph = max(2, int(bw * rng.uniform(0.2, 0.5))), max(2, int(bh * rng.uniform(0.2, 0.6)))
     side = int(rng.integers(4))
     px = int(x1 - pw / 2) if side == 0 else int(x2 - pw / 2) if side == 1 else int(rng.uniform(x1, x2 - pw))
     py = int(y1 - ph / 2) if side == 2 else int(y2 - ph / 2) if side == 3 else int(rng.uniform(y1, y2 - ph))
-    image.paste(_background(rng, pw, ph), (px, py))
+    patch = procedural_patch(rng, pw, ph) if kind == "procedural" else _background(rng, pw, ph, kind)
+    image.paste(patch, (px, py))
 
 
 def render_scene(rng: np.random.Generator, spec: SceneSpec = SceneSpec()) -> tuple[Image.Image, list, list]:
     """Render one image. Returns (RGB image, boxes x1y1x2y2 in pixels, class indices) of all objects."""
     width, height = (int(v) for v in rng.integers(spec.min_side, spec.max_side + 1, size=2))
-    image = _background(rng, width, height)
+    image = _background(rng, width, height, spec.background)
     _draw_distractors(image, rng)
     n_objects = int(rng.integers(1, spec.max_objects + 1))
     # At least two classes whenever there are two objects, so the text must pick one.
@@ -131,30 +141,49 @@ def render_scene(rng: np.random.Generator, spec: SceneSpec = SceneSpec()) -> tup
                 break
     for box in boxes:
         if rng.random() < 0.25:
-            _occlude(image, box, rng)
+            _occlude(image, box, rng, spec.background)
     return image, boxes, labels
 
 
-def compose_text(sentence: str, class_name: str, count: int, rng: np.random.Generator) -> str:
+def compose_prefix(class_name: str, count: int, rng: np.random.Generator) -> str:
+    """The mention that leads a scene's text ("About the stars: "); the sentence follows it."""
     template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
-    return template.format(cls=plural(class_name) if count > 1 else class_name, sentence=sentence)
+    return template.format(cls=plural(class_name) if count > 1 else class_name, sentence="")
+
+
+def compose_text(sentence: str, class_name: str, count: int, rng: np.random.Generator) -> str:
+    return compose_prefix(class_name, count, rng) + sentence
+
+
+def _save(image: Image.Image, path: Path, spec: SceneSpec) -> None:
+    """JPEG (quality from the spec) or PNG (truecolour, or a palette of ``spec.png_colors``), by suffix."""
+    if path.suffix.lower() == ".png":
+        if spec.png_colors > 0:
+            image = image.quantize(spec.png_colors, dither=Image.Dither.NONE)
+        image.save(path, optimize=True)
+    else:
+        image.save(path, quality=spec.jpeg_quality)
 
 
 def make_scene_sample(index: int, split: str, seed: int, sentences: list[Sample], image_path: Path,
-                      spec: SceneSpec = SceneSpec()) -> Sample:
-    """Render scene ``index`` of ``split``, save its JPEG to ``image_path`` and return its manifest row."""
+                      spec: SceneSpec = SceneSpec(), text_by_ref: bool = False) -> Sample:
+    """Render scene ``index`` of ``split``, save it to ``image_path`` (.jpg or .png) and return its row.
+
+    ``text_by_ref``: the row references its VADER sentence by id (``text_ref``) instead of holding
+    the text and score, so the manifest can be committed without third-party text."""
     rng = np.random.default_rng([seed, _SPLIT_CODE[split], index])
     image, boxes, labels = render_scene(rng, spec)
     present = sorted(set(labels))
     referred = int(present[int(rng.integers(len(present)))])
     target = [(b, c) for b, c in zip(boxes, labels) if c == referred]
     sentence = sentences[int(rng.integers(len(sentences)))]
-    text = compose_text(sentence.text, SHAPE_CLASSES[referred], len(target), rng)
-    image.save(image_path, quality=spec.jpeg_quality)
+    prefix = compose_prefix(SHAPE_CLASSES[referred], len(target), rng)
+    _save(image, image_path, spec)
     return Sample(
-        image=str(image_path), text=text, score=sentence.score,
+        image=str(image_path), text=prefix + sentence.text, score=sentence.score,
         boxes=tuple(b for b, _ in target), labels=tuple(c for _, c in target),
         domain=sentence.domain, id=f"scenes:{split}:{index:06d}", split=split, text_id=sentence.id,
+        text_ref=TextRef(source="vader", id=sentence.id, prefix=prefix) if text_by_ref else None,
     )
 
 

@@ -100,7 +100,14 @@ class Trainer:
         self.amp_dtype, use_scaler = resolve_amp(cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.optimizer = make_optimizer(self.model, cfg)
-        self.steps = total_steps(cfg, math.ceil(len(train_set) / (cfg.batch_size * world_size)))
+        # Count the batches the loader really yields (drop_last; under DDP each rank's shard):
+        # ceil(rows / (batch * world)) overcounts, and an empty loader would spin fit() forever.
+        batches = len(self.loader(0))
+        if batches < cfg.grad_accum:
+            raise ClipGuardError(f"train: {len(train_set)} rows give {batches} full batch(es) of {cfg.batch_size} per "
+                                 f"process (world size {world_size}), fewer than one step of {cfg.grad_accum}; "
+                                 "lower --batch-size/--grad-accum or add data")
+        self.steps = total_steps(cfg, batches)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, self.steps))
         self.clipper = GradientClipper(cfg.clip, modality_groups(self.model))

@@ -56,3 +56,74 @@ def test_invalid_json_line_is_named(tmp_path):
 def test_missing_manifest_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="manifest not found"):
         read_manifest(tmp_path / "nope.jsonl")
+
+
+def _ref_row(ref_id="tweets:1", **extra):
+    return {"image": "a.png", "text_ref": {"source": "vader", "id": ref_id, "prefix": "About the star: "},
+            "boxes": [[1, 2, 30, 40]], "labels": [3], **extra}
+
+
+def _vader_sentence(vader_dir, index=0):
+    from edge_clipguard.data.vader import load_vader
+
+    return load_vader(vader_dir, split="train")[index]
+
+
+def test_text_ref_resolves_text_and_score_from_the_vader_cache(tmp_path, vader_dir):
+    sentence = _vader_sentence(vader_dir)
+    path = _write(tmp_path / "m.jsonl", [_ref_row(sentence.id)])
+    [sample] = read_manifest(path, vader_dir=vader_dir)
+    assert (sample.text, sample.score) == ("About the star: " + sentence.text, sentence.score)
+
+
+def test_text_ref_rows_are_written_back_without_the_text(tmp_path, vader_dir):
+    sentence = _vader_sentence(vader_dir, 5)
+    path = _write(tmp_path / "m.jsonl", [_ref_row(sentence.id)])
+    written = json.loads(write_manifest(tmp_path / "out.jsonl", read_manifest(path, vader_dir=vader_dir)).read_text())
+    assert written["text_ref"] == {"source": "vader", "id": sentence.id, "prefix": "About the star: "}
+    assert "text" not in written and "score" not in written
+
+
+def test_text_ref_next_to_text_is_rejected(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [_ref_row(text="hello")])
+    with pytest.raises(DataError, match=r"m\.jsonl:1: field 'text_ref' replaces 'text' and 'score'; drop \['text'\]"):
+        read_manifest(path, vader_dir=tmp_path / "no-cache")
+
+
+def test_text_ref_with_unknown_source_is_rejected(tmp_path):
+    row = {**_ref_row(), "text_ref": {"source": "imdb", "id": "x:1"}}
+    path = _write(tmp_path / "m.jsonl", [row])
+    with pytest.raises(DataError, match=r"m\.jsonl:1: text_ref 'source' must be one of \['vader'\], got 'imdb'"):
+        read_manifest(path, vader_dir=tmp_path / "no-cache")
+
+
+def test_unknown_text_ref_id_names_file_line_and_id(tmp_path, vader_dir):
+    path = _write(tmp_path / "m.jsonl", [GOOD, _ref_row("tweets:no-such-row")])
+    with pytest.raises(DataError, match=r"m\.jsonl:2: text_ref id 'tweets:no-such-row' is not in the VADER cache"):
+        read_manifest(path, vader_dir=vader_dir)
+
+
+def test_missing_vader_cache_says_how_to_prepare_it(tmp_path):
+    from edge_clipguard.data.manifest import parse_row
+    from edge_clipguard.data.text_refs import VaderResolver
+
+    resolve = VaderResolver(tmp_path / "cache", prepare=False)
+    with pytest.raises(DataError, match=r"m\.jsonl:1: text_ref needs the VADER cache.*edge-clipguard data vader --out"):
+        parse_row(_ref_row(), "m.jsonl:1", tmp_path, resolve=resolve)
+
+
+def test_missing_vader_cache_is_prepared_on_first_use(tmp_path, vader_dir):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(vader_dir / "sdist", cache / "sdist")  # pip's download, so no network is needed here
+    sentence = _vader_sentence(vader_dir)
+    path = _write(tmp_path / "m.jsonl", [_ref_row(sentence.id)])
+    [sample] = read_manifest(path, vader_dir=cache)
+    assert sample.text.endswith(sentence.text) and (cache / "vader.jsonl").is_file()
+
+
+def test_rows_without_text_ref_never_touch_the_vader_cache(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [GOOD])
+    assert read_manifest(path, vader_dir=tmp_path / "cache")[0].text == GOOD["text"]
+    assert not (tmp_path / "cache").exists()

@@ -76,3 +76,42 @@ def test_zero_count_is_refused(tmp_path, vader_dir):
     with pytest.raises(DataError, match="--count must be >= 1"):
         generate_scenes(tmp_path, count=0, seed=0, split="train", vader=vader_dir)
     assert not (tmp_path / "train.jsonl").exists()
+
+
+def test_procedural_background_depends_only_on_the_seed():
+    from edge_clipguard.data.procedural import procedural_background
+
+    def draw(seed):
+        return np.asarray(procedural_background(np.random.default_rng(seed), 96, 64))
+
+    assert draw(3).shape == (64, 96, 3) and np.array_equal(draw(3), draw(3))
+    assert not np.array_equal(draw(3), draw(4))
+
+
+def test_procedural_backgrounds_are_textured_not_flat():
+    from edge_clipguard.data.procedural import procedural_background
+
+    spreads = [np.asarray(procedural_background(np.random.default_rng(s), 128, 128)).std(axis=(0, 1)).max()
+               for s in range(8)]
+    assert min(spreads) > 3.0
+
+
+def test_procedural_scene_draws_no_packaged_photo(monkeypatch):
+    import edge_clipguard.data.scenes as scenes
+
+    def no_photos():
+        raise AssertionError("a procedural scene must not read the packaged photos")
+
+    monkeypatch.setattr(scenes, "load_backgrounds", no_photos)
+    spec = scenes.SceneSpec(background="procedural")
+    for seed in range(10):
+        image, boxes, labels = render_scene(np.random.default_rng(seed), spec)
+        w, h = image.size
+        assert boxes and all(0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h for x1, y1, x2, y2 in boxes)
+
+
+def test_unknown_background_kind_is_refused():
+    from edge_clipguard.data.scenes import SceneSpec
+
+    with pytest.raises(DataError, match="background must be one of"):
+        render_scene(np.random.default_rng(0), SceneSpec(background="video"))

@@ -108,3 +108,13 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path):
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(CheckpointError, match=r"last\.pt: not a readable checkpoint"):
         load_checkpoint(bad)
+
+
+def test_schedule_counts_only_full_batches(make_trainer):
+    """12 rows in batches of 5 (drop_last) is 2 steps an epoch, not ceil(12 / 5) = 3."""
+    assert make_trainer(batch_size=5, epochs=2).steps == 4
+
+
+def test_too_few_rows_for_one_batch_is_refused_not_a_hang(make_trainer):
+    with pytest.raises(ClipGuardError, match=r"12 rows give 0 full batch\(es\) of 16 per process \(world size 1\)"):
+        make_trainer(batch_size=16)
