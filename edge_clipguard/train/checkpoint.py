@@ -87,7 +87,11 @@ def restore_model(payload: dict[str, Any]) -> tuple[torch.nn.Module, ModelConfig
         from .quantize import restore_quantizers
 
         model = restore_quantizers(model, payload["modelopt_state"])
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"checkpoint weights do not fit its model_config '{cfg.name}': {first}") from None
     return model.eval(), cfg
 
 

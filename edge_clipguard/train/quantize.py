@@ -1,0 +1,117 @@
+"""INT8 fake quantization with NVIDIA ModelOpt: PTQ calibration, QAT, and quantizer state.
+
+``mtq.quantize`` swaps Linear/Conv modules for quantized twins whose TensorQuantizers do
+"fake" quantization (quantize -> dequantize in float) so PyTorch sees INT8 rounding, QAT can
+fine-tune through it, and ``torch.onnx.export`` writes QuantizeLinear/DequantizeLinear pairs
+for TensorRT. The recipe is ModelOpt's INT8 default (weights per output channel, activations
+per tensor, max calibration) plus our float islands: LayerNorm and the score head stay in
+float (the 0-10 regression is the product's headline number and is tiny), Softmax has no
+quantizer in our attention (it is a functional op). The default config also silently disables
+names like ``*visual*`` / ``*vision_model*``; our modules are named so none of them match, and
+``quantized_fraction`` lets tests prove the image tower really is quantized.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Callable
+
+import torch
+
+# Appended to ModelOpt's INT8 default: later entries win.
+FLOAT_ISLANDS = (
+    {"quantizer_name": "*", "parent_class": "nn.LayerNorm", "enable": False},
+    {"quantizer_name": "*score_head*", "enable": False},
+)
+CALIBRATION_METHOD = "max"  # ModelOpt's default: amax = max |x| seen over the calibration batches
+
+
+def int8_config() -> dict:
+    """ModelOpt INT8 config with our float islands (a fresh copy each call)."""
+    import modelopt.torch.quantization as mtq
+
+    cfg = copy.deepcopy(mtq.INT8_DEFAULT_CFG)
+    cfg["quant_cfg"] = [*cfg["quant_cfg"], *copy.deepcopy(FLOAT_ISLANDS)]
+    cfg["algorithm"] = CALIBRATION_METHOD
+    return cfg
+
+
+def calibration_loop(dataset, batches: int, batch_size: int) -> Callable[[torch.nn.Module], None]:
+    """A ModelOpt ``forward_loop``: run the model over the first ``batches`` batches of ``dataset``."""
+    from ..data.dataset import collate
+
+    def forward_loop(model: torch.nn.Module) -> None:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+        device = next(model.parameters()).device
+        model.eval()
+        with torch.no_grad():
+            for i, batch in enumerate(loader):
+                if batches and i >= batches:
+                    break
+                model(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                      batch["pixel_values"].to(device))
+
+    return forward_loop
+
+
+def quantize_int8(model: torch.nn.Module, forward_loop: Callable[[torch.nn.Module], None]) -> torch.nn.Module:
+    """Insert INT8 fake quantizers into ``model`` (in place) and calibrate them with ``forward_loop``."""
+    import modelopt.torch.quantization as mtq
+
+    return mtq.quantize(model, int8_config(), forward_loop)
+
+
+def is_quantized(model: torch.nn.Module) -> bool:
+    from modelopt.torch.quantization.nn import TensorQuantizer
+
+    return any(isinstance(m, TensorQuantizer) for m in model.modules())
+
+
+def modelopt_state(model: torch.nn.Module) -> dict:
+    """The quantizer layout (not the weights/amax, which live in the state_dict) to store in checkpoints."""
+    import modelopt.torch.opt as mto
+
+    return mto.modelopt_state(getattr(model, "module", model))
+
+
+def restore_quantizers(model: torch.nn.Module, state: dict) -> torch.nn.Module:
+    """Re-insert the quantizers described by ``state`` so a QAT checkpoint's state_dict loads."""
+    import modelopt.torch.opt as mto
+
+    return mto.restore_from_modelopt_state(model, state)
+
+
+def strip_quantizers(model: torch.nn.Module) -> torch.nn.Module:
+    """A plain float copy of a quantized model (same weights, no quantizer modules)."""
+    from ..model import build_model
+
+    plain = build_model(model.cfg, pretrained=False)
+    weights = {k: v for k, v in model.state_dict().items() if "_quantizer." not in k}
+    plain.load_state_dict(weights, strict=True)
+    return plain.eval()
+
+
+def quant_summary(model: torch.nn.Module) -> str:
+    """``mtq.print_quant_summary`` as a string."""
+    import modelopt.torch.quantization as mtq
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        mtq.print_quant_summary(model)
+    return buffer.getvalue()
+
+
+def quantized_fraction(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
+    """Per top-level child: (weight quantizers enabled, weight quantizers present)."""
+    from modelopt.torch.quantization.nn import TensorQuantizer
+
+    counts: dict[str, list[int]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, TensorQuantizer) and name.endswith("weight_quantizer"):
+            top = name.split(".", 1)[0]
+            entry = counts.setdefault(top, [0, 0])
+            entry[0] += int(module.is_enabled)
+            entry[1] += 1
+    return {k: (v[0], v[1]) for k, v in counts.items()}

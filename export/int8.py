@@ -1,0 +1,166 @@
+"""``export --int8``: explicit-quantization (Q/DQ) INT8 ONNX for TensorRT, plus a CPU-tuned twin.
+
+Scales come from the QAT checkpoint when it has quantizers; otherwise ModelOpt PTQ calibrates
+the fp32 model on ``--calib`` (default: the committed ``calibration_data/``). The graph is
+checked against the INT8 rules (``qdq_graph.qdq_rule_violations``), run by ONNX Runtime
+against the PyTorch fake-quant model on fresh inputs, and scored against PyTorch fp32 on
+labelled rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import Artifact
+from ..errors import ExportValidationError
+from .accuracy import accuracy, batches, ground_truth, predict_onnx, predict_torch
+from .onnx_export import compare_outputs, export_onnx, run_onnxruntime, run_torch
+
+RECOMMENDED_CALIB_SAMPLES = 128
+# INT8 vs the fake-quant PyTorch model on random inputs: rounding differs only where a value
+# sits on a quantization boundary, so scores stay close; boxes/labels can legitimately swap
+# top-K order on near-ties, so they are judged on data (mAP) instead.
+INT8_SCORE_ATOL = 0.25
+INT8_CONFIDENCE_ATOL = 0.05
+
+
+def calibrated_model(fp32_model, samples, tokenizer, batch_size: int = 8):
+    """ModelOpt PTQ: a fake-quant copy of ``fp32_model`` calibrated (max) on ``samples``."""
+    from ..data.dataset import ManifestDataset
+    from ..train.quantize import calibration_loop, quantize_int8
+
+    dataset = ManifestDataset(samples, tokenizer, fp32_model.cfg.image_size)
+    return quantize_int8(copy.deepcopy(fp32_model), calibration_loop(dataset, 0, batch_size))
+
+
+def write_qdq_onnx(qmodel, path: Path, opset: int) -> dict:
+    """Export the fake-quant model, store weights as int8, check the rules; returns graph facts."""
+    import onnx
+
+    from .qdq_graph import fold_weight_quantizers, qdq_rule_violations, store_large_tables_fp16
+
+    export_onnx(qmodel, path, opset=opset)
+    model = onnx.load(str(path))
+    folded = fold_weight_quantizers(model)
+    fp16_tables = store_large_tables_fp16(model)
+    problems = qdq_rule_violations(model)
+    if problems:
+        raise ExportValidationError(f"{path.name}: breaks the INT8 Q/DQ rules: {problems[0]} "
+                                    f"(+{len(problems) - 1} more)")
+    onnx.save(model, str(path))
+    onnx.checker.check_model(str(path))
+    counts = {op: sum(n.op_type == op for n in model.graph.node) for op in ("QuantizeLinear", "DequantizeLinear")}
+    return {"folded_weights": folded, "fp16_tables": fp16_tables, **counts}
+
+
+def check_against_fake_quant(path: Path, qmodel, batch_sizes=(1, 3), seed: int = 321) -> dict:
+    """ORT on the Q/DQ graph vs PyTorch fake-quant on fresh random inputs (two batch sizes)."""
+    from ..model.clipguard import example_inputs
+
+    worst: dict[str, dict] = {}
+    for i, batch in enumerate(batch_sizes):
+        ids, mask, pixels = example_inputs(qmodel.cfg, batch=batch, seed=seed + i)
+        feed = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "pixel_values": pixels.numpy()}
+        for err in compare_outputs(run_torch(qmodel, feed), run_onnxruntime(path, feed)):
+            if err.name not in worst or err.max_abs > worst[err.name]["max_abs"]:
+                worst[err.name] = {"max_abs": err.max_abs, "max_rel": err.max_rel}
+    limits = {"score": INT8_SCORE_ATOL, "confidences": INT8_CONFIDENCE_ATOL}
+    failed = [f"{k} max_abs={worst[k]['max_abs']:.3g} max_rel={worst[k]['max_rel']:.3g} (tol {tol})"
+              for k, tol in limits.items() if worst[k]["max_abs"] > tol]
+    if failed:
+        raise ExportValidationError(f"{path.name}: ONNX Runtime disagrees with the PyTorch fake-quant model: "
+                                    + ", ".join(failed))
+    return worst
+
+
+def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple[list, list, list]:
+    """Write model.int8.onnx (+ model.int8-cpu.onnx); returns (artifacts, summary rows, notes)."""
+    from ..data.calibration import load_calibration_samples
+    from ..data.dataset import ManifestDataset
+    from ..train.checkpoint import load_tokenizer_from_checkpoint
+    from .bundle_writer import FP32_ONNX, INT8_CPU_ONNX, INT8_ONNX, ArtifactReport
+    from .ort_cpu_int8 import CPU_QUANT_FORMAT, write_cpu_int8
+
+    tokenizer = load_tokenizer_from_checkpoint(payload)
+    notes: list[str] = []
+    calib = load_calibration_samples(req.calib, cfg.num_classes)
+    if req.calib_samples:
+        calib = calib[: req.calib_samples]
+    started = time.perf_counter()
+    if payload.get("modelopt_state"):
+        qmodel, method = model, "QAT scales from the checkpoint (ModelOpt)"
+    else:
+        if len(calib) < RECOMMENDED_CALIB_SAMPLES:
+            notes.append(f"warning: {len(calib)} calibration samples; at least {RECOMMENDED_CALIB_SAMPLES} "
+                         "are recommended (--calib DIR|MANIFEST)")
+        log(f"int8: ModelOpt PTQ, max calibration on {len(calib)} samples from {req.calib or 'calibration_data/'}")
+        qmodel = calibrated_model(fp32_model, calib, tokenizer)
+        method = f"ModelOpt PTQ, max calibration, {len(calib)} samples"
+    graph = write_qdq_onnx(qmodel, bundle / INT8_ONNX, req.opset)
+    vs_fake_quant = check_against_fake_quant(bundle / INT8_ONNX, qmodel)
+    trt_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    feeds = [feed for feed, _ in batches(ManifestDataset(calib, tokenizer, cfg.image_size), 8)]
+    write_cpu_int8(bundle / FP32_ONNX, bundle / INT8_CPU_ONNX, feeds)
+    cpu_seconds = time.perf_counter() - started
+
+    val_rows = _validation_rows(req, cfg, calib, notes)
+    val_set = ManifestDataset(val_rows, tokenizer, cfg.image_size)
+    true_scores, truth = ground_truth(val_set)
+    reference = predict_torch(fp32_model, val_set)
+    ref_acc = accuracy(reference, reference, true_scores, truth, cfg.num_classes)
+    fp32_size = (bundle / FP32_ONNX).stat().st_size
+    arts, rows = [], []
+    for name, fmt, target, seconds, extra in (
+        (INT8_ONNX, "qdq-s8s8", "tensorrt", trt_seconds, {"graph": graph, "vs_fake_quant": vs_fake_quant}),
+        (INT8_CPU_ONNX, CPU_QUANT_FORMAT, "onnxruntime-cpu", cpu_seconds,
+         {"quantized_ops": ["Conv", "MatMul", "Gemm"], "calibration": "ORT MinMax"}),
+    ):
+        acc = accuracy(predict_onnx(bundle / name, val_set), reference, true_scores, truth, cfg.num_classes)
+        size = (bundle / name).stat().st_size
+        details = {"opset": req.opset, "method": method, "calibration_samples": len(calib),
+                   "size_ratio_vs_fp32": round(size / fp32_size, 4), "validation_rows": len(val_rows),
+                   "accuracy": {"score_r": acc.score_r, "map50": acc.map50, "fp32_score_r": ref_acc.score_r,
+                                "fp32_map50": ref_acc.map50, "score_r_vs_fp32": acc.score_r_vs_fp32,
+                                "score_mae_vs_fp32": acc.score_mae_vs_fp32}, **extra}
+        arts.append(Artifact(name, "onnx", "int8", target, fmt, _finite(details)))
+        rows.append(ArtifactReport(name, f"int8 {fmt}", size / 1e6, acc.describe(ref_acc), seconds))
+    notes.append(f"int8 method: {method}; {INT8_ONNX} is for TensorRT, {INT8_CPU_ONNX} for ONNX Runtime CPU")
+    return arts, rows, notes
+
+
+def _validation_rows(req, cfg, calib: list, notes: list[str]) -> list:
+    """Rows for the accuracy column: --val-data, else the calibration folder's held-apart
+    ``val.jsonl`` (the committed set has 32), else the calibration rows themselves (said so)."""
+    from ..data.calibration import load_calibration_samples
+    from ..data.manifest import read_manifest
+    from ..errors import DataError
+
+    if req.val_data:
+        return [s for s in read_manifest(req.val_data, cfg.num_classes) if s.image is not None]
+    try:
+        rows = load_calibration_samples(req.calib, cfg.num_classes, name="val.jsonl")
+        if rows and rows[0].image not in {s.image for s in calib}:
+            notes.append(f"accuracy measured on {len(rows)} held-apart calibration-set rows (val.jsonl); "
+                         "pass --val-data MANIFEST for your own held-out data")
+            return rows
+    except DataError:
+        pass
+    notes.append("accuracy measured on the calibration rows (pass --val-data MANIFEST for held-out numbers)")
+    return calib
+
+
+def _finite(value):
+    """JSON-safe copy: NaN/inf (e.g. r of a constant prediction) become None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return float(value) if isinstance(value, np.floating) else value

@@ -1,0 +1,175 @@
+"""ONNX graph passes and checks for the explicit-quantization (Q/DQ) INT8 graph.
+
+``torch.onnx.export`` of a ModelOpt fake-quant model writes every weight as an fp32
+initializer followed by QuantizeLinear -> DequantizeLinear. TensorRT accepts that, but the
+file stays fp32-sized; ``fold_weight_quantizers`` stores the INT8 weights instead (keeping
+the DequantizeLinear), which is what TensorRT's "pre-quantized weights" path expects.
+``qdq_rule_violations`` states the rules the INT8 artifact must follow, as checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+WEIGHT_CONSUMERS = ("Conv", "MatMul", "Gemm", "ConvTranspose")
+FLOAT_OPS = ("LayerNormalization", "Softmax", "Sigmoid")
+FLOAT_SCOPES = ("score_head",)
+LARGE_TABLE_ELEMENTS = 1 << 20
+
+
+def constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """Values of initializers and Constant-node outputs, by tensor name."""
+    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    values[node.output[0]] = numpy_helper.to_array(attr.t)
+    return values
+
+
+def _producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in graph.node for out in node.output}
+
+
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    result: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            result.setdefault(name, []).append(node)
+    return result
+
+
+def _axis(node: onnx.NodeProto) -> int:
+    return next((a.i for a in node.attribute if a.name == "axis"), 1)
+
+
+def _resolve_identity(name: str, producers: dict[str, onnx.NodeProto]) -> str:
+    while name in producers and producers[name].op_type == "Identity":
+        name = producers[name].input[0]
+    return name
+
+
+def quantize_array(values: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, axis: int) -> np.ndarray:
+    """ONNX QuantizeLinear semantics to int8: saturate(round_half_even(x / scale) + zero_point)."""
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * values.ndim
+        shape[axis] = scale.size
+        scale, zero_point = scale.reshape(shape), zero_point.reshape(shape)
+    quantized = np.rint(values.astype(np.float32) / scale.astype(np.float32)) + zero_point.astype(np.int32)
+    return np.clip(quantized, -128, 127).astype(np.int8)
+
+
+def fold_weight_quantizers(model: onnx.ModelProto) -> int:
+    """Replace QuantizeLinear(constant fp32 weight) by a stored int8 initializer; returns how many."""
+    graph = model.graph
+    values = constant_values(graph)
+    producers = _producers(graph)
+    folded, remove = 0, []
+    for node in graph.node:
+        if node.op_type != "QuantizeLinear":
+            continue
+        source = _resolve_identity(node.input[0], producers)
+        if source not in values or node.input[1] not in values:
+            continue
+        scale = values[node.input[1]]
+        zero_point = values[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros((), np.int8)
+        if zero_point.dtype != np.int8:
+            continue
+        quantized = quantize_array(values[source], scale, zero_point, _axis(node))
+        graph.initializer.append(numpy_helper.from_array(quantized, name=node.output[0]))
+        remove.append(node)
+        folded += 1
+    for node in remove:
+        graph.node.remove(node)
+    _drop_unused_initializers(graph)
+    return folded
+
+
+def store_large_tables_fp16(model: onnx.ModelProto, min_elements: int = LARGE_TABLE_ELEMENTS) -> list[str]:
+    """Store big fp32 Gather tables (the word embedding) as fp16 + Cast to float.
+
+    The embedding lookup is not a linear op, so TensorRT's INT8 weight path does not apply to
+    it; half precision halves its bytes while the graph stays float-typed (the Cast is folded
+    at build time). Returns the tables changed.
+    """
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    changed = []
+    for node in list(graph.node):
+        if node.op_type != "Gather" or node.input[0] not in inits:
+            continue
+        table = inits[node.input[0]]
+        if table.data_type != onnx.TensorProto.FLOAT or int(np.prod(table.dims)) < min_elements:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), name=f"{table.name}.fp16")
+        graph.initializer.remove(table)
+        graph.initializer.append(half)
+        cast = helper.make_node("Cast", [half.name], [table.name], name=f"{table.name}/CastToFloat",
+                                to=onnx.TensorProto.FLOAT)
+        graph.node.insert(0, cast)
+        changed.append(table.name)
+    return changed
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    for init in [i for i in graph.initializer if i.name not in used]:
+        graph.initializer.remove(init)
+
+
+def _in_scope(node: onnx.NodeProto, scopes: Iterable[str]) -> bool:
+    return any(f"/{scope}/" in node.name or node.name.startswith(f"{scope}/") for scope in scopes)
+
+
+def qdq_rule_violations(model: onnx.ModelProto, float_scopes: Iterable[str] = FLOAT_SCOPES,
+                        float_ops: Iterable[str] = FLOAT_OPS) -> list[str]:
+    """Every way the graph breaks our TensorRT INT8 rules (empty list = compliant):
+
+    - opset >= 13 (per-axis Q/DQ); at least one Q/DQ pair exists;
+    - every Q/DQ is int8 with zero-point 0 (symmetric);
+    - a DequantizeLinear on a stored weight feeding Conv/MatMul/Gemm (directly or via
+      Transpose) is per output channel, axis 0; activation Q/DQ have one scale (per tensor);
+    - ``float_ops`` (LayerNorm, Softmax, the sigmoids) never read a DequantizeLinear output, so
+      they compute on float inputs (their output may be quantized for the next GEMM, as
+      TensorRT expects); nodes inside ``float_scopes`` (the score head) have no Q/DQ at all.
+    """
+    graph = model.graph
+    problems = []
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        problems.append(f"opset {opset} < 13 (per-channel Q/DQ needs 13)")
+    values = constant_values(graph)
+    producers, consumers = _producers(graph), _consumers(graph)
+    qdq = [n for n in graph.node if n.op_type in QDQ_OPS]
+    if not any(n.op_type == "DequantizeLinear" for n in qdq):
+        problems.append("no DequantizeLinear nodes: the graph is not quantized")
+    for node in qdq:
+        zero_point = values.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if zero_point is None or zero_point.dtype != np.int8 or np.any(zero_point != 0):
+            problems.append(f"{node.name}: zero point must be int8 0 (symmetric), got {zero_point!r}")
+        scale = values.get(node.input[1])
+        if scale is None:
+            problems.append(f"{node.name}: scale is not a constant")
+            continue
+        stored_weight = node.op_type == "DequantizeLinear" and node.input[0] in values
+        if stored_weight:
+            users = consumers.get(node.output[0], [])
+            users = [u for v in users for u in ([v] if v.op_type != "Transpose" else consumers.get(v.output[0], []))]
+            if any(u.op_type in WEIGHT_CONSUMERS for u in users) and (scale.size <= 1 or _axis(node) != 0):
+                problems.append(f"{node.name}: weight must be quantized per output channel (axis 0)")
+        elif scale.size != 1:
+            problems.append(f"{node.name}: activation must be quantized per tensor, got {scale.size} scales")
+        if _in_scope(node, float_scopes):
+            problems.append(f"{node.name}: Q/DQ inside a float-only scope {tuple(float_scopes)}")
+    for node in graph.node:
+        if node.op_type not in float_ops:
+            continue
+        if any(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear" for i in node.input):
+            problems.append(f"{node.name}: {node.op_type} reads a DequantizeLinear output (must stay float)")
+    return problems

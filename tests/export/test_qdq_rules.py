@@ -1,0 +1,81 @@
+"""The INT8 artifact's Q/DQ graph, checked node by node against the TensorRT rules."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edge_clipguard.export.qdq_graph import constant_values, qdq_rule_violations
+
+
+@pytest.fixture()
+def int8_graph(tiny_int8_bundle):
+    return onnx.load(str(tiny_int8_bundle.bundle / "model.int8.onnx"))
+
+
+def test_int8_graph_breaks_no_rule(int8_graph):
+    assert qdq_rule_violations(int8_graph) == []
+
+
+def test_int8_graph_uses_opset_13_or_newer(int8_graph):
+    assert max(o.version for o in int8_graph.opset_import if o.domain in ("", "ai.onnx")) >= 13
+
+
+def test_weights_are_stored_as_int8_per_output_channel(int8_graph):
+    values = constant_values(int8_graph.graph)
+    weight_dq = [n for n in int8_graph.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in values
+                 and "/image_tower/" in n.name]
+    assert weight_dq, "the image tower has no quantized weights"
+    for node in weight_dq:
+        assert values[node.input[0]].dtype == np.int8
+        assert next(a.i for a in node.attribute if a.name == "axis") == 0
+        assert values[node.input[1]].size == values[node.input[0]].shape[0]
+
+
+def test_every_zero_point_is_int8_zero(int8_graph):
+    values = constant_values(int8_graph.graph)
+    for node in int8_graph.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            zero_point = values[node.input[2]]
+            assert zero_point.dtype == np.int8 and not zero_point.any(), node.name
+
+
+def test_score_head_layernorm_and_softmax_stay_float(int8_graph):
+    producers = {o: n for n in int8_graph.graph.node for o in n.output}
+    for node in int8_graph.graph.node:
+        if "/score_head/" in node.name:
+            assert node.op_type not in ("QuantizeLinear", "DequantizeLinear"), node.name
+        if node.op_type in ("LayerNormalization", "Softmax", "Sigmoid"):
+            assert all(producers.get(i) is None or producers[i].op_type != "DequantizeLinear" for i in node.input)
+
+
+def _first(graph, op_type, scope=""):
+    return next(n for n in graph.node if n.op_type == op_type and scope in n.name)
+
+
+def test_checker_flags_an_asymmetric_zero_point(int8_graph):
+    node = _first(int8_graph.graph, "QuantizeLinear")
+    zero_point = next(n for n in int8_graph.graph.node if node.input[2] in n.output)
+    zero_point.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array(3, dtype=np.int8)))
+    assert any("zero point" in p for p in qdq_rule_violations(int8_graph))
+
+
+def test_checker_flags_a_per_tensor_weight(int8_graph):
+    values = constant_values(int8_graph.graph)
+    node = next(n for n in int8_graph.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in values
+                and "/image_tower/" in n.name)
+    for attr in node.attribute:
+        if attr.name == "axis":
+            attr.i = 1
+    assert any("per output channel" in p for p in qdq_rule_violations(int8_graph))
+
+
+def test_checker_flags_quantization_inside_the_score_head(int8_graph):
+    node = _first(int8_graph.graph, "DequantizeLinear")
+    node.name = "/model/score_head/mlp/injected/DequantizeLinear"
+    assert any("float-only scope" in p for p in qdq_rule_violations(int8_graph))
+
+
+def test_checker_flags_an_unquantized_graph(tiny_bundle):
+    problems = qdq_rule_violations(onnx.load(str(tiny_bundle / "model.fp32.onnx")))
+    assert any("not quantized" in p for p in problems)

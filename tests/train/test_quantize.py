@@ -1,0 +1,82 @@
+"""ModelOpt INT8 fake quantization: what gets quantized, and QAT checkpoints that restore."""
+
+import pytest
+import torch
+
+from edge_clipguard.model.clipguard import example_inputs
+
+
+@pytest.fixture()
+def quantized_tiny(tiny_model, tiny_cfg):
+    from edge_clipguard.train.quantize import quantize_int8
+
+    def loop(model):
+        for seed in range(3):
+            model(*example_inputs(tiny_cfg, batch=2, seed=seed))
+
+    return quantize_int8(tiny_model, loop)
+
+
+def test_image_tower_weights_are_all_quantized(quantized_tiny):
+    from edge_clipguard.train.quantize import quantized_fraction
+
+    enabled, total = quantized_fraction(quantized_tiny)["image_tower"]
+    assert total > 0 and enabled == total
+
+
+def test_quant_summary_shows_image_tower_quantizers_enabled(quantized_tiny):
+    from edge_clipguard.train.quantize import quant_summary
+
+    lines = [line for line in quant_summary(quantized_tiny).splitlines() if line.startswith("image_tower.")]
+    assert any("weight_quantizer" in line and "8 bit" in line and "axis=0" in line for line in lines)
+    assert any("input_quantizer" in line and "per-tensor" in line for line in lines)
+
+
+def test_score_head_stays_float(quantized_tiny):
+    from edge_clipguard.train.quantize import quantized_fraction
+
+    assert quantized_fraction(quantized_tiny)["score_head"][0] == 0
+
+
+def test_layernorm_quantizers_are_disabled(quantized_tiny):
+    from modelopt.torch.quantization.nn import TensorQuantizer
+
+    norms = [m for m in quantized_tiny.modules() if isinstance(m, torch.nn.LayerNorm)]
+    quantizers = [q for n in norms for q in n.modules() if isinstance(q, TensorQuantizer)]
+    assert norms and not any(q.is_enabled for q in quantizers)
+
+
+def test_qat_checkpoint_restores_with_its_quantizers(quantized_tiny, tiny_cfg, tiny_tokenizer, tmp_path):
+    from edge_clipguard.train.checkpoint import load_checkpoint, restore_model, save_checkpoint
+    from edge_clipguard.train.quantize import is_quantized, modelopt_state
+
+    path = save_checkpoint(tmp_path / "qat.pt", model=quantized_tiny, model_cfg=tiny_cfg,
+                           tokenizer_json=tiny_tokenizer.to_str(), step=1, epoch=0,
+                           modelopt_state=modelopt_state(quantized_tiny))
+    restored, _ = restore_model(load_checkpoint(path))
+    inputs = example_inputs(tiny_cfg, batch=2, seed=7)
+    with torch.no_grad():
+        expected, got = quantized_tiny.eval()(*inputs)["score"], restored(*inputs)["score"]
+    assert is_quantized(restored)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_strip_quantizers_gives_the_float_model_back(quantized_tiny, tiny_cfg):
+    from edge_clipguard.train.quantize import is_quantized, strip_quantizers
+
+    plain = strip_quantizers(quantized_tiny)
+    assert not is_quantized(plain)
+    weight = dict(quantized_tiny.named_parameters())["image_tower.stem.0.0.weight"]
+    torch.testing.assert_close(dict(plain.named_parameters())["image_tower.stem.0.0.weight"], weight)
+
+
+def test_train_with_qat_writes_a_quantized_checkpoint(scenes_dir, tmp_path):
+    from edge_clipguard.train.checkpoint import load_checkpoint
+    from edge_clipguard.train.run import TrainRequest, run_training
+    from edge_clipguard.train.trainer import TrainerConfig
+
+    trainer = TrainerConfig(epochs=1, max_steps=2, batch_size=4, lr=1e-4, warmup_steps=1, progress=False)
+    run_training(TrainRequest(config="tiny", data=(str(scenes_dir / "train.jsonl"),),
+                              val_data=(str(scenes_dir / "test.jsonl"),), out=str(tmp_path / "run"),
+                              trainer=trainer, qat=True, calib_batches=2), log=lambda *_: None)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["modelopt_state"]
