@@ -102,7 +102,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from .demo import DemoConfig, run_demo
 
     run_demo(DemoConfig(work_dir=args.work, config=args.config, train_scenes=args.train_scenes,
-                        val_scenes=args.val_scenes, steps=args.steps, batch_size=args.batch_size, seed=args.seed))
+                        val_scenes=args.val_scenes, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                        profile_iters=args.profile_iters, compare_compile=args.compile))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=40)
     demo.add_argument("--batch-size", type=int, default=8)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--profile-iters", type=int, default=20, help="timed iterations per profile row")
+    demo.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                      help="also profile torch.compile (slow to compile on a small CPU)")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

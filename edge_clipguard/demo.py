@@ -1,7 +1,7 @@
-"""The main job on built-in defaults: data -> model -> short training -> result.
+"""The main job on built-in defaults: data -> short training -> export --int8 -> predict --draw -> profile.
 
 Everything lands under one work folder; datasets already there are reused, so a second run
-goes straight to training.
+goes straight to training. Each step calls the same library function as its CLI command.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class DemoConfig:
     steps: int = 40
     batch_size: int = 8
     seed: int = 0
+    profile_iters: int = 20
+    compare_compile: bool = False  # torch.compile on a 2-core CPU costs minutes of compiling
 
 
 def _scenes(scenes_dir: Path, split: str, count: int, seed: int, vader_dir: Path) -> Path:
@@ -51,17 +53,17 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     work = Path(cfg.work_dir)
     started = time.perf_counter()
     vader_dir = default_vader_dir()
-    log(f"[1/4] VADER ground truth -> {prepare_vader(vader_dir)}")
+    log(f"[1/7] VADER ground truth -> {prepare_vader(vader_dir)}")
     scenes_dir = work / "scenes"
     train_manifest = _scenes(scenes_dir, "train", cfg.train_scenes, cfg.seed, vader_dir)
     val_manifest = _scenes(scenes_dir, "val", cfg.val_scenes, cfg.seed, vader_dir)
-    log(f"[2/4] scenes -> {train_manifest} ({cfg.train_scenes}), {val_manifest} ({cfg.val_scenes})")
+    log(f"[2/7] scenes -> {train_manifest} ({cfg.train_scenes}), {val_manifest} ({cfg.val_scenes})")
 
     torch.manual_seed(cfg.seed)
     model_cfg = load_config(cfg.config)
     model = build_model(model_cfg)
     n_params = sum(p.numel() for p in model.parameters()) / 1e6
-    log(f"[3/4] model '{model_cfg.name}': {n_params:.1f} M parameters, image {model_cfg.image_size}px, "
+    log(f"[3/7] model '{model_cfg.name}': {n_params:.1f} M parameters, image {model_cfg.image_size}px, "
         f"text {model_cfg.text.max_length} tokens")
     tokenizer = default_tokenizer(model_cfg.text.max_length)
     work.mkdir(parents=True, exist_ok=True)
@@ -76,13 +78,56 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     before = quick_eval(model, trainer.loader(0, val_set, shuffle=False))
     summary = trainer.fit()
     after = quick_eval(model, trainer.loader(0, val_set, shuffle=False))
-    log(f"[4/4] trained {summary['steps']} steps ({summary['seconds']:.0f} s, checkpoint {work / 'run' / 'last.pt'});"
+    log(f"[4/7] trained {summary['steps']} steps ({summary['seconds']:.0f} s, checkpoint {work / 'run' / 'last.pt'});"
         " validation before -> after:")
     log(f"      {'metric':<14}{'before':>10}{'after':>10}")
     for key in ("loss", "score_mae", "score_pearson", "top1_hit"):
         log(f"      {key:<14}{before[key]:>10.3f}{after[key]:>10.3f}")
+    bundle, export_table = _export(work, val_manifest)
+    log(f"[5/7] export --int8 -> {bundle}\n{export_table}")
+    picture, prediction = _predict(bundle, work, val_manifest, model_cfg.num_classes)
+    log(f"[6/7] predict (int8, ONNX Runtime CPU) -> score {prediction['score']:.2f}, "
+        f"{len(prediction['detections'])} boxes; picture: {picture}")
+    profile_json, profile_table = _profile(bundle, work, cfg)
+    log(f"[7/7] profile (batch 1, {cfg.profile_iters} iterations; ms)\n{profile_table}")
     result = {"demo": asdict(cfg), "model_params_m": round(n_params, 2), "before": before, "after": after,
-              "train": summary, "seconds": round(time.perf_counter() - started, 1)}
+              "train": summary, "bundle": str(bundle), "picture": str(picture), "prediction": prediction,
+              "profile": str(profile_json), "seconds": round(time.perf_counter() - started, 1)}
     path = write_text_atomic(work / "demo_result.json", json.dumps(result, indent=2) + "\n")
-    log(f"done in {result['seconds']:.0f} s; result -> {path}")
+    log(f"done in {result['seconds']:.0f} s")
+    log(f"  picture: {picture}\n  bundle:  {bundle}\n  profile: {profile_json}\n  summary: {path}")
     return result
+
+
+def _export(work: Path, val_manifest: Path) -> tuple[Path, str]:
+    from .export.bundle_writer import ExportRequest, export_bundle, format_summary
+
+    result = export_bundle(ExportRequest(checkpoint=str(work / "run" / "last.pt"), out=str(work / "bundle"),
+                                         int8=True, val_data=str(val_manifest), engine="auto", force=True),
+                           log=lambda *_: None)
+    return result.bundle, format_summary(result)
+
+
+def _predict(bundle: Path, work: Path, val_manifest: Path, num_classes: int) -> tuple[Path, dict]:
+    from .data.manifest import read_manifest
+    from .runtime.draw import draw_result, save_image_atomic
+    from .runtime.image_io import load_image
+    from .runtime.predictor import Predictor
+
+    sample = next(s for s in read_manifest(val_manifest, num_classes) if s.image)
+    image = load_image(sample.image)
+    with Predictor.load(bundle, backend="onnxruntime", device="cpu", precision="int8") as predictor:
+        result = predictor.predict(sample.text, image)
+    picture = save_image_atomic(draw_result(image, result), work / "prediction.png")
+    return picture, {"text": sample.text, **result.to_dict()}
+
+
+def _profile(bundle: Path, work: Path, cfg: DemoConfig) -> tuple[Path, str]:
+    from .runtime.profile import ProfileRequest, profile_bundle
+    from .runtime.profile_report import format_table, write_json
+
+    report = profile_bundle(ProfileRequest(bundle=str(bundle), backend="onnxruntime", device="cpu",
+                                           batch_sizes=(1,), iters=cfg.profile_iters, warmup=3,
+                                           compare_torch=str(work / "run" / "last.pt"),
+                                           torch_compile=cfg.compare_compile))
+    return write_json(report, work / "profile.json"), format_table(report)

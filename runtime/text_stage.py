@@ -8,22 +8,14 @@ to the manifest's ``max_text_length`` so the feed always matches the graph's fix
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..text.tokenizer import PAD_TOKEN, EncodedText
 from .errors import TextError
 
-PAD_TOKEN = "[PAD]"
-
-
-@dataclass(frozen=True)
-class TokenBatch:
-    """input_ids / attention_mask: int64 [batch, max_text_length]; truncated[i]: text i was cut."""
-
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
-    truncated: tuple[bool, ...]
+# The same typed batch training uses (edge_clipguard.text.tokenizer is torch-free).
+TokenBatch = EncodedText
 
 
 def coerce_text(text: object, index: int = 0) -> str:
