@@ -80,10 +80,15 @@ def run_training(req: TrainRequest, log=print) -> dict:
         val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size)
         state_fn = None
         if req.qat:
-            from .quantize import calibration_loop, modelopt_state, quantize_int8
+            from ..atomic import write_text_atomic
+            from .quantize import calibration_loop, modelopt_state, quant_summary, quantize_int8, quantized_fraction
 
             model = quantize_int8(model, calibration_loop(train_set, req.calib_batches, req.trainer.batch_size))
             state_fn = modelopt_state
+            if dist.rank == 0:
+                summary_path = write_text_atomic(Path(req.out) / "quant_summary.txt", quant_summary(model))
+                counts = ", ".join(f"{k} {on}/{total}" for k, (on, total) in quantized_fraction(model).items())
+                log(f"QAT: weight quantizers enabled per part: {counts}; full summary: {summary_path}")
             log(f"QAT: calibrated INT8 fake-quant on {req.calib_batches} batches; fine-tuning at lr {req.trainer.lr}")
         if dist.rank == 0:
             log(f"train: {len(train_set)} rows, val: {len(val_set)} rows, model '{model_cfg.name}', "

@@ -80,3 +80,16 @@ def test_train_with_qat_writes_a_quantized_checkpoint(scenes_dir, tmp_path):
                               val_data=(str(scenes_dir / "test.jsonl"),), out=str(tmp_path / "run"),
                               trainer=trainer, qat=True, calib_batches=2), log=lambda *_: None)
     assert load_checkpoint(tmp_path / "run" / "last.pt")["modelopt_state"]
+
+
+def test_train_with_qat_writes_the_quant_summary_showing_the_image_tower(scenes_dir, tmp_path):
+    from edge_clipguard.train.run import TrainRequest, run_training
+    from edge_clipguard.train.trainer import TrainerConfig
+
+    trainer = TrainerConfig(epochs=1, max_steps=1, batch_size=4, lr=1e-4, warmup_steps=1, progress=False)
+    run_training(TrainRequest(config="tiny", data=(str(scenes_dir / "train.jsonl"),),
+                              val_data=(str(scenes_dir / "test.jsonl"),), out=str(tmp_path / "run"),
+                              trainer=trainer, qat=True, calib_batches=1), log=lambda *_: None)
+    summary = (tmp_path / "run" / "quant_summary.txt").read_text()
+    assert any(line.startswith("image_tower.") and "weight_quantizer" in line and "8 bit" in line
+               for line in summary.splitlines())
