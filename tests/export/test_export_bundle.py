@@ -119,3 +119,11 @@ def test_force_replaces_an_existing_bundle(capsys, tiny_checkpoint, tmp_path):
 def test_unsupported_opset_is_refused(capsys, tiny_checkpoint, tmp_path, opset):
     code, err = _export(capsys, tiny_checkpoint, "--out", tmp_path / "b", "--opset", opset)
     assert code == 2 and "--opset" in err[0]
+
+
+def test_both_int8_files_were_checked_against_pytorch_on_fresh_inputs(tiny_int8_bundle):
+    trt = tiny_int8_bundle.manifest.artifact("model.int8.onnx").details["vs_fake_quant"]
+    cpu = tiny_int8_bundle.manifest.artifact("model.int8-cpu.onnx").details["vs_fp32"]
+    for errors in (trt, cpu):
+        assert set(errors) == {"score", "boxes", "confidences", "labels"}
+        assert errors["score"]["max_abs"] <= 0.25
