@@ -117,6 +117,37 @@ def store_large_tables_fp16(model: onnx.ModelProto, min_elements: int = LARGE_TA
     return changed
 
 
+def store_large_tables_int8(model: onnx.ModelProto, min_elements: int = LARGE_TABLE_ELEMENTS) -> list[str]:
+    """Store big fp32 Gather tables as int8 with one scale per row + DequantizeLinear(axis 0).
+
+    For ONNX Runtime only (the CPU-tuned artifact): ORT dequantizes the constant table once at
+    session start, so the file is 4x smaller for free; TensorRT's INT8 path is for linear ops,
+    so the TensorRT artifact uses ``store_large_tables_fp16`` instead.
+    """
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    changed = []
+    for node in list(graph.node):
+        if node.op_type != "Gather" or node.input[0] not in inits:
+            continue
+        table = inits[node.input[0]]
+        if table.data_type != onnx.TensorProto.FLOAT or int(np.prod(table.dims)) < min_elements:
+            continue
+        values = numpy_helper.to_array(table)
+        scale = (np.abs(values).max(axis=1) / 127.0).astype(np.float32)
+        scale[scale == 0] = 1.0
+        zero_point = np.zeros_like(scale, dtype=np.int8)
+        quantized = quantize_array(values, scale, zero_point, axis=0)
+        names = [f"{table.name}.int8", f"{table.name}.scale", f"{table.name}.zero_point"]
+        graph.initializer.remove(table)
+        for name, array in zip(names, (quantized, scale, zero_point)):
+            graph.initializer.append(numpy_helper.from_array(array, name=name))
+        graph.node.insert(0, helper.make_node("DequantizeLinear", names, [table.name], axis=0,
+                                              name=f"{table.name}/DequantizeLinear"))
+        changed.append(table.name)
+    return changed
+
+
 def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
     for init in [i for i in graph.initializer if i.name not in used]:

@@ -5,10 +5,11 @@
 fine-tune through it, and ``torch.onnx.export`` writes QuantizeLinear/DequantizeLinear pairs
 for TensorRT. The recipe is ModelOpt's INT8 default (weights per output channel, activations
 per tensor, max calibration) plus our float islands: LayerNorm and the score head stay in
-float (the 0-10 regression is the product's headline number and is tiny), Softmax has no
-quantizer in our attention (it is a functional op). The default config also silently disables
-names like ``*visual*`` / ``*vision_model*``; our modules are named so none of them match, and
-``quantized_fraction`` lets tests prove the image tower really is quantized.
+float (the 0-10 regression is the product's headline number and is tiny), the text tower's
+activations stay float (weight-only INT8 there), Softmax has no quantizer in our attention.
+The default config also silently disables names like ``*visual*`` / ``*vision_model*``; our
+modules are named so none of them match, and ``quantized_fraction`` lets tests prove the image
+tower really is quantized.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from collections.abc import Callable
 
 import torch
 
-# Appended to ModelOpt's INT8 default: later entries win.
+# Appended to ModelOpt's INT8 default: later entries win. The text tower keeps INT8 weights but
+# float activations (weight-only): BERT activations have outliers that per-tensor max-calibrated
+# INT8 crushes. Measured on the base model: the score moved by 0.137 (mean, 0-10 scale) with
+# text-tower activations quantized, by 0.018 without; the image tower alone costs 0.021.
 FLOAT_ISLANDS = (
     {"quantizer_name": "*", "parent_class": "nn.LayerNorm", "enable": False},
     {"quantizer_name": "*score_head*", "enable": False},
+    {"quantizer_name": "*text_tower*input_quantizer", "enable": False},
 )
 CALIBRATION_METHOD = "max"  # ModelOpt's default: amax = max |x| seen over the calibration batches
 

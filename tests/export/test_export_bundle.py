@@ -126,4 +126,4 @@ def test_both_int8_files_were_checked_against_pytorch_on_fresh_inputs(tiny_int8_
     cpu = tiny_int8_bundle.manifest.artifact("model.int8-cpu.onnx").details["vs_fp32"]
     for errors in (trt, cpu):
         assert set(errors) == {"score", "boxes", "confidences", "labels"}
-    assert trt["score"]["max_abs"] <= 0.25 and cpu["score"]["max_abs"] <= 1.0
+    assert trt["score"]["max_abs"] <= 0.5 and trt["score"]["mean_abs"] <= 0.1 and cpu["score"]["max_abs"] <= 1.0

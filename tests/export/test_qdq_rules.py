@@ -79,3 +79,26 @@ def test_checker_flags_quantization_inside_the_score_head(int8_graph):
 def test_checker_flags_an_unquantized_graph(tiny_bundle):
     problems = qdq_rule_violations(onnx.load(str(tiny_bundle / "model.fp32.onnx")))
     assert any("not quantized" in p for p in problems)
+
+
+def test_large_table_stored_int8_dequantizes_to_within_half_a_step():
+    from onnx import TensorProto, helper
+
+    from edge_clipguard.export.qdq_graph import store_large_tables_int8
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(64, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["out"])], "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3, 8])],
+        [numpy_helper.from_array(table, "table")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert store_large_tables_int8(model, min_elements=16) == ["table"]
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ids = np.array([0, 5, 63])
+    got = session.run(None, {"ids": ids})[0]
+    step = np.abs(table[ids]).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(got - table[ids]) <= step / 2 + 1e-7)
