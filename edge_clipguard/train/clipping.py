@@ -4,7 +4,8 @@
 - ``norm``: clip the global L2 norm of all gradients to ``max_norm`` (``clip_grad_norm_``).
 - ``adaptive``: the threshold is a running percentile of recent pre-clip global norms, so it
   follows the scale of the gradients instead of a hand-picked constant (``max_norm`` is used
-  until ``min_history`` norms have been seen).
+  until ``min_history`` norms have been seen); a spike enters the history capped at
+  ``SPIKE_CAP`` x the threshold, so it cannot switch clipping off for the whole window.
 - ``per-modality``: the text tower, the image tower and fusion+heads are clipped to
   ``max_norm`` separately, so one tower's large gradients cannot shrink the other's updates.
 
@@ -18,6 +19,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+SPIKE_CAP = 2.0
 
 CLIP_MODES = ("none", "norm", "adaptive", "per-modality")
 MODALITY_GROUPS = ("text", "image", "fusion")
@@ -84,6 +87,17 @@ class GradientClipper:
         self.groups = groups
         self.history: collections.deque[float] = collections.deque(maxlen=cfg.window)
 
+    def _spike_cap(self, limit: float) -> float:
+        """Largest norm the history may record: SPIKE_CAP x the current threshold (x the median
+        during warm-up). Without it one early spike (e.g. 287 among norms of ~5) sits in the
+        window for ``window`` steps, lifts the percentile above every later norm, and adaptive
+        clipping silently stops clipping (seen in benchmarks/bench_clip_modes.py)."""
+        if not self.history:
+            return math.inf
+        if len(self.history) >= self.cfg.min_history:
+            return SPIKE_CAP * limit
+        return SPIKE_CAP * float(torch.quantile(torch.tensor(list(self.history)), 0.5))
+
     def threshold(self) -> float:
         if self.cfg.mode == "adaptive" and len(self.history) >= self.cfg.min_history:
             return float(torch.quantile(torch.tensor(list(self.history)), self.cfg.percentile / 100.0))
@@ -109,7 +123,7 @@ class GradientClipper:
             return ClipReport(pre, total, None, False, True)
         limit = self.threshold()
         if mode == "adaptive":
-            self.history.append(total)
+            self.history.append(min(total, self._spike_cap(limit)))
         factor = min(1.0, limit / (total + 1e-6))
         if factor < 1.0:
             for params in self.groups.values():

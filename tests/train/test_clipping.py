@@ -60,3 +60,13 @@ def test_non_finite_gradients_are_reported_not_clipped():
 def test_unknown_mode_is_rejected():
     with pytest.raises(ValueError, match="clip mode must be one of"):
         ClipConfig(mode="sometimes")
+
+
+def test_adaptive_threshold_is_not_lifted_by_one_early_spike():
+    clipper = GradientClipper(ClipConfig(mode="adaptive", max_norm=1000.0, percentile=90.0, min_history=20), {})
+    for norm in [5.0] * 10 + [287.0] + [5.0] * 9:
+        clipper.groups = _groups(text=norm, image=0.0)
+        clipper()
+    assert clipper.threshold() <= 10.0
+    clipper.groups = _groups(text=139.0, image=0.0)
+    assert clipper().clipped
