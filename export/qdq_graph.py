@@ -91,6 +91,17 @@ def fold_weight_quantizers(model: onnx.ModelProto) -> int:
     return folded
 
 
+def large_gather_tables(graph: onnx.GraphProto, min_elements: int) -> list[onnx.TensorProto]:
+    """fp32 initializers of at least ``min_elements`` that a Gather reads (embedding tables)."""
+    inits = {init.name: init for init in graph.initializer}
+    tables = {}
+    for node in graph.node:
+        table = inits.get(node.input[0]) if node.op_type == "Gather" else None
+        if table is not None and table.data_type == onnx.TensorProto.FLOAT and np.prod(table.dims) >= min_elements:
+            tables[table.name] = table
+    return list(tables.values())
+
+
 def store_large_tables_fp16(model: onnx.ModelProto, min_elements: int = LARGE_TABLE_ELEMENTS) -> list[str]:
     """Store big fp32 Gather tables (the word embedding) as fp16 + Cast to float.
 
@@ -99,14 +110,8 @@ def store_large_tables_fp16(model: onnx.ModelProto, min_elements: int = LARGE_TA
     at build time). Returns the tables changed.
     """
     graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
     changed = []
-    for node in list(graph.node):
-        if node.op_type != "Gather" or node.input[0] not in inits:
-            continue
-        table = inits[node.input[0]]
-        if table.data_type != onnx.TensorProto.FLOAT or int(np.prod(table.dims)) < min_elements:
-            continue
+    for table in large_gather_tables(graph, min_elements):
         half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), name=f"{table.name}.fp16")
         graph.initializer.remove(table)
         graph.initializer.append(half)
@@ -125,14 +130,8 @@ def store_large_tables_int8(model: onnx.ModelProto, min_elements: int = LARGE_TA
     so the TensorRT artifact uses ``store_large_tables_fp16`` instead.
     """
     graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
     changed = []
-    for node in list(graph.node):
-        if node.op_type != "Gather" or node.input[0] not in inits:
-            continue
-        table = inits[node.input[0]]
-        if table.data_type != onnx.TensorProto.FLOAT or int(np.prod(table.dims)) < min_elements:
-            continue
+    for table in large_gather_tables(graph, min_elements):
         values = numpy_helper.to_array(table)
         scale = (np.abs(values).max(axis=1) / 127.0).astype(np.float32)
         scale[scale == 0] = 1.0

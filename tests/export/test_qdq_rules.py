@@ -102,3 +102,22 @@ def test_large_table_stored_int8_dequantizes_to_within_half_a_step():
     got = session.run(None, {"ids": ids})[0]
     step = np.abs(table[ids]).max(axis=1, keepdims=True) / 127
     assert np.all(np.abs(got - table[ids]) <= step / 2 + 1e-7)
+
+
+def test_large_table_stored_fp16_keeps_float_output():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from edge_clipguard.export.qdq_graph import store_large_tables_fp16
+
+    table = np.random.default_rng(1).normal(size=(64, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["out"])], "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [2, 8])],
+        [numpy_helper.from_array(table, "table")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert store_large_tables_fp16(model, min_elements=16) == ["table"]
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"ids": np.array([3, 60])})[0]
+    np.testing.assert_array_equal(got, table[[3, 60]].astype(np.float16).astype(np.float32))
