@@ -81,43 +81,42 @@ def test_checker_flags_an_unquantized_graph(tiny_bundle):
     assert any("not quantized" in p for p in problems)
 
 
-def test_large_table_stored_int8_dequantizes_to_within_half_a_step():
+def _gather_model(table: np.ndarray, ids: int):
+    """A one-node ONNX model: out = table[ids] (Gather on an initializer), opset 17."""
     from onnx import TensorProto, helper
 
-    from edge_clipguard.export.qdq_graph import store_large_tables_int8
-
-    rng = np.random.default_rng(0)
-    table = rng.normal(size=(64, 8)).astype(np.float32)
     graph = helper.make_graph(
         [helper.make_node("Gather", ["table", "ids"], ["out"])], "g",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, [3])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [3, 8])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [ids])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [ids, table.shape[1]])],
         [numpy_helper.from_array(table, "table")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    assert store_large_tables_int8(model, min_elements=16) == ["table"]
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _run(model, ids: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"ids": ids})[0]
+
+
+def test_large_table_stored_int8_dequantizes_to_within_half_a_step():
+    from edge_clipguard.export.qdq_graph import store_large_tables_int8
+
+    table = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    model = _gather_model(table, 3)
+    assert store_large_tables_int8(model, min_elements=16) == ["table"]
     ids = np.array([0, 5, 63])
-    got = session.run(None, {"ids": ids})[0]
+    got = _run(model, ids)
     step = np.abs(table[ids]).max(axis=1, keepdims=True) / 127
     assert np.all(np.abs(got - table[ids]) <= step / 2 + 1e-7)
 
 
 def test_large_table_stored_fp16_keeps_float_output():
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
     from edge_clipguard.export.qdq_graph import store_large_tables_fp16
 
     table = np.random.default_rng(1).normal(size=(64, 8)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "ids"], ["out"])], "g",
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, [2])],
-        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [2, 8])],
-        [numpy_helper.from_array(table, "table")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = _gather_model(table, 2)
     assert store_large_tables_fp16(model, min_elements=16) == ["table"]
-    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {"ids": np.array([3, 60])})[0]
-    np.testing.assert_array_equal(got, table[[3, 60]].astype(np.float16).astype(np.float32))
+    ids = np.array([3, 60])
+    np.testing.assert_array_equal(_run(model, ids), table[ids].astype(np.float16).astype(np.float32))
