@@ -148,6 +148,8 @@ def train(model, model_cfg, tokenizer, data: BenchData, tcfg, out_dir: str | Pat
             if (eval_every and trainer.step % eval_every == 0) or trainer.step >= trainer.steps:
                 val = trainer.validate()
                 curve.append((trainer.step, val))
+                if save:  # a long run can be evaluated (--checkpoint) before it ends
+                    trainer.save("last.pt", metrics=val)
                 if log:
                     log(f"  step {trainer.step:>5}  loss {row['loss']:.4f}  val_loss {val['val_loss']:.4f}  "
                         f"clipped {sum(r['clipped'] for r in rows)}/{len(rows)}  "

@@ -19,6 +19,8 @@ from .errors import ConfigError
 
 TEXT_ENCODER_KINDS = ("minilm", "bert")
 IMAGE_ENCODER_KINDS = ("efficientnet_lite0", "simple_cnn")
+FEATURE_STRIDES = (8, 16, 32)  # the image tower's output levels
+FROZEN_STRIDE_CHOICES = (0, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -42,16 +44,24 @@ class ImageEncoderConfig:
     kind: str = "efficientnet_lite0"
     pretrained: bool = True
     widths: tuple[int, ...] = (16, 32, 48, 64)
+    # efficientnet_lite0 only: layers whose output stride is below this keep their ImageNet weights
+    # (0: train all; 8: stem and stride-2/4 blocks, as detectron's freeze_at=2). Edges and blobs
+    # need no retraining, and their backward is ~40% of the tower's training cost on a CPU.
+    frozen_below_stride: int = 0
 
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """Bidirectional cross-attention between image tokens and text tokens."""
+    """Bidirectional cross-attention between image tokens and text tokens. ``image_strides``: the
+    feature levels whose tokens enter the fusion; the others go to the box head unfused (it adds
+    the coarser, fused levels into them). Leaving stride 8 out cuts the fusion's tokens from
+    (S/8)^2 + (S/16)^2 + (S/32)^2 to a quarter of that."""
 
     dim: int = 256
     num_layers: int = 2
     num_heads: int = 8
     ffn_multiplier: int = 4
+    image_strides: tuple[int, ...] = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,16 @@ def _validate(cfg: ModelConfig, where: str) -> ModelConfig:
         raise ConfigError(f"{where}: fusion.dim ({cfg.fusion.dim}) must divide by fusion.num_heads")
     if not cfg.heads.class_names:
         raise ConfigError(f"{where}: heads.class_names must name at least one class")
+    strides = cfg.fusion.image_strides
+    if not strides or any(s not in FEATURE_STRIDES for s in strides) or len(set(strides)) != len(strides):
+        raise ConfigError(f"{where}: fusion.image_strides must be distinct values from {list(FEATURE_STRIDES)}, "
+                          f"got {list(strides)}")
+    if cfg.image.frozen_below_stride not in FROZEN_STRIDE_CHOICES:
+        raise ConfigError(f"{where}: image.frozen_below_stride must be one of {list(FROZEN_STRIDE_CHOICES)}, "
+                          f"got {cfg.image.frozen_below_stride}")
+    if cfg.image.frozen_below_stride and cfg.image.kind != "efficientnet_lite0":
+        raise ConfigError(f"{where}: image.frozen_below_stride needs image.kind efficientnet_lite0 "
+                          f"(the only pretrained tower), got {cfg.image.kind!r}")
     if cfg.text.max_length < 4:
         raise ConfigError(f"{where}: text.max_length must be >= 4, got {cfg.text.max_length}")
     return cfg

@@ -53,3 +53,21 @@ def test_to_dict_round_trips():
     for name in ("tiny", "base"):
         cfg = load_config(name)
         assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_fusion_strides_outside_the_towers_levels_are_an_error(tmp_path):
+    data = load_config("tiny").to_dict()
+    data["fusion"]["image_strides"] = [16, 64]
+    path = tmp_path / "strides.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"strides\.json: fusion\.image_strides must be distinct values from \[8, 16, 32\]"):
+        load_config(path)
+
+
+def test_freezing_the_random_simple_cnn_is_an_error(tmp_path):
+    data = load_config("tiny").to_dict()
+    data["image"]["frozen_below_stride"] = 8
+    path = tmp_path / "frozen.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"frozen\.json: image\.frozen_below_stride needs image\.kind efficientnet_lite0"):
+        load_config(path)

@@ -13,6 +13,12 @@ from ..contract import SCORE_MAX, SCORE_MIN
 HEATMAP_PRIOR = 0.01  # initial foreground probability, as in focal-loss detectors
 
 
+def masked_mean(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the real (mask = 1) tokens: [B, L, D] -> [B, D]."""
+    mask = attention_mask.to(tokens.dtype)[..., None]
+    return (tokens * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
 class ScoreHead(nn.Module):
     """Masked mean of fused text tokens [B, L, D] -> MLP -> sigmoid -> score [B] in [0, 10]."""
 
@@ -21,9 +27,24 @@ class ScoreHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def forward(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.to(text_tokens.dtype)[..., None]
-        pooled = (text_tokens * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = masked_mean(text_tokens, attention_mask)
         return SCORE_MIN + (SCORE_MAX - SCORE_MIN) * torch.sigmoid(self.mlp(pooled).squeeze(-1))
+
+
+class ReferHead(nn.Module):
+    """Masked mean of fused text tokens -> one logit per class: does the text ask for that class?
+
+    Its log-sigmoid is added to the box heatmap's logits, so a class the text does not name is
+    suppressed everywhere. This is the text -> box link made explicit: the cross-attention alone
+    has to learn a multiplicative "this shape AND the text names it" through convolutions, which
+    took far more steps than a CPU run affords. Trained directly by the ``refer`` loss term."""
+
+    def __init__(self, dim: int, num_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(dim, num_classes)
+
+    def forward(self, text_tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.linear(masked_mean(text_tokens, attention_mask))
 
 
 class BoxHead(nn.Module):

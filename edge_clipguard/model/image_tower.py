@@ -14,9 +14,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ..config import ImageEncoderConfig
+from ..config import FEATURE_STRIDES, ImageEncoderConfig
 
-FEATURE_STRIDES = (8, 16, 32)
+__all__ = ["FEATURE_STRIDES", "build_image_tower"]
 TIMM_NAME = "tf_efficientnet_lite0"
 
 
@@ -50,10 +50,18 @@ def efficientnet_lite0_classifier(pretrained: bool = True) -> nn.Module:
     return model
 
 
-class EfficientNetLite0Trunk(nn.Module):
-    """pixels [B,3,H,W] -> [stride-8, stride-16, stride-32] maps with 40/112/320 channels."""
+# Output stride of the stem and of each of timm's seven EfficientNet-Lite0 block stages.
+LITE0_STEM_STRIDE = 2
+LITE0_BLOCK_STRIDES = (2, 4, 8, 16, 16, 32, 32)
 
-    def __init__(self, pretrained: bool):
+
+class EfficientNetLite0Trunk(nn.Module):
+    """pixels [B,3,H,W] -> [stride-8, stride-16, stride-32] maps with 40/112/320 channels.
+
+    Layers whose output stride is below ``frozen_below_stride`` are frozen: no gradient, and their
+    BatchNorms stay in eval mode (running statistics kept), so training cannot drift them."""
+
+    def __init__(self, pretrained: bool, frozen_below_stride: int = 0):
         super().__init__()
         import timm
 
@@ -65,6 +73,18 @@ class EfficientNetLite0Trunk(nn.Module):
             if result.missing_keys:
                 raise RuntimeError(f"EfficientNet-Lite0 trunk missing weights: {result.missing_keys[:5]}")
         self.channels = tuple(self.trunk.feature_info.channels())
+        # A plain list, not a ModuleList: registering the layers twice would duplicate state_dict keys.
+        self.frozen: list[nn.Module] = [self.trunk.conv_stem, self.trunk.bn1] if LITE0_STEM_STRIDE < frozen_below_stride else []
+        self.frozen += [block for block, stride in zip(self.trunk.blocks, LITE0_BLOCK_STRIDES)
+                        if stride < frozen_below_stride]
+        for layer in self.frozen:
+            layer.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "EfficientNetLite0Trunk":
+        super().train(mode)
+        for layer in self.frozen:
+            layer.eval()
+        return self
 
     def forward(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         return list(self.trunk(pixels))
@@ -97,5 +117,5 @@ class SimpleCNNTrunk(nn.Module):
 def build_image_tower(cfg: ImageEncoderConfig, pretrained: bool = True) -> nn.Module:
     """``pretrained=False`` skips reading the ImageNet weights even if the config asks for them."""
     if cfg.kind == "efficientnet_lite0":
-        return EfficientNetLite0Trunk(cfg.pretrained and pretrained)
+        return EfficientNetLite0Trunk(cfg.pretrained and pretrained, cfg.frozen_below_stride)
     return SimpleCNNTrunk(tuple(cfg.widths))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-DEFAULT_WEIGHTS = {"score": 1.0, "heatmap": 1.0, "size": 0.5, "offset": 1.0}
+DEFAULT_WEIGHTS = {"score": 1.0, "heatmap": 1.0, "size": 0.5, "offset": 1.0, "refer": 1.0}
 
 
 def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,
@@ -43,8 +43,9 @@ def compute_losses(raw: dict[str, torch.Tensor], targets: dict[str, torch.Tensor
         terms["heatmap"] = focal_heatmap_loss(raw["heatmap"][keep], targets["heatmap"][keep])
         terms["size"] = masked_l1(raw["log_size"][keep], targets["log_size"][keep], targets["center_mask"][keep])
         terms["offset"] = masked_l1(raw["offset"][keep], targets["offset"][keep], targets["center_mask"][keep])
+        terms["refer"] = F.binary_cross_entropy_with_logits(raw["refer_logits"][keep].float(), targets["referred"][keep])
     else:
-        for name, key in (("heatmap", "heatmap"), ("size", "log_size"), ("offset", "offset")):
+        for name, key in (("heatmap", "heatmap"), ("size", "log_size"), ("offset", "offset"), ("refer", "refer_logits")):
             terms[name] = raw[key].float().sum() * 0.0
     if with_infonce:
         terms["infonce"] = (info_nce(raw["text_embed"][keep], raw["image_embed"][keep]) if int(keep.sum()) > 1

@@ -26,7 +26,7 @@ def plot_curves(run_dir: str | Path) -> Path | None:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     x = [r["step"] for r in steps]
-    for key in ("loss", "score", "heatmap", "size", "offset"):
+    for key in ("loss", "score", "heatmap", "size", "offset", "refer"):
         if key in steps[0]:
             axes[0].plot(x, [r.get(key, float("nan")) for r in steps], label=key, lw=1)
     axes[0].set_title("training loss terms")

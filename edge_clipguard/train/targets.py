@@ -15,12 +15,14 @@ MIN_SIGMA = 0.5
 def box_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], num_classes: int, grid: int,
                 stride: int) -> dict[str, torch.Tensor]:
     """Per-sample boxes [N, 4] (x1y1x2y2, input pixels) and labels [N] ->
-    heatmap [B, C, G, G] in [0, 1]; log_size, offset [B, 2, G, G]; center_mask [B, G, G] bool."""
+    heatmap [B, C, G, G] in [0, 1]; log_size, offset [B, 2, G, G]; center_mask [B, G, G] bool;
+    referred [B, C]: 1 for the classes among the sample's target boxes (the classes its text names)."""
     batch = len(boxes)
     heatmap = torch.zeros(batch, num_classes, grid, grid)
     log_size = torch.zeros(batch, 2, grid, grid)
     offset = torch.zeros(batch, 2, grid, grid)
     center_mask = torch.zeros(batch, grid, grid, dtype=torch.bool)
+    referred = torch.zeros(batch, num_classes)
     coords = torch.arange(grid, dtype=torch.float32)
     for b, (sample_boxes, sample_labels) in enumerate(zip(boxes, labels)):
         for box, label in zip(sample_boxes.tolist(), sample_labels.tolist()):
@@ -36,4 +38,6 @@ def box_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], num_class
             log_size[b, :, iy, ix] = torch.log(torch.tensor([w, h]))
             offset[b, :, iy, ix] = torch.tensor([cx - ix, cy - iy])
             center_mask[b, iy, ix] = True
-    return {"heatmap": heatmap, "log_size": log_size, "offset": offset, "center_mask": center_mask}
+            referred[b, label] = 1.0
+    return {"heatmap": heatmap, "log_size": log_size, "offset": offset, "center_mask": center_mask,
+            "referred": referred}

@@ -33,6 +33,13 @@ def test_box_target_peak_sits_at_the_box_centre_of_its_class():
     assert t["center_mask"].sum() == 1
 
 
+def test_referred_target_marks_the_classes_of_the_target_boxes():
+    boxes = [torch.tensor([[0.0, 0.0, 16.0, 16.0], [32.0, 32.0, 48.0, 48.0]]), torch.zeros(0, 4)]
+    t = box_targets(boxes, [torch.tensor([1, 1]), torch.zeros(0, dtype=torch.int64)], num_classes=3, grid=8,
+                    stride=BOX_STRIDE)
+    assert t["referred"].tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+
+
 def test_unreadable_image_is_a_data_error(tmp_path, tiny_tokenizer):
     import pytest
 

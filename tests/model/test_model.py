@@ -54,3 +54,33 @@ def test_decode_keeps_only_local_maxima():
     logits[0, 0, 2, 2], logits[0, 0, 2, 3] = 4.0, 3.0  # neighbour of a stronger peak: suppressed
     _, confidences, _ = decode_boxes(logits, torch.zeros(1, 2, 6, 6), torch.zeros(1, 2, 6, 6), 8, top_k=2)
     assert confidences[0, 1] < 1e-3
+
+
+def test_a_class_the_text_does_not_ask_for_is_suppressed_in_the_heatmap(tiny_model, tiny_cfg):
+    """The refer head's log-sigmoid is added to the heatmap: pushing one class's refer logit down
+    lowers that class's heatmap everywhere by exactly the change in its log-sigmoid."""
+    inputs = example_inputs(tiny_cfg, batch=1)
+    with torch.no_grad():
+        before = tiny_model(*inputs)
+        tiny_model.refer_head.linear.bias[2] -= 20.0
+        after = tiny_model(*inputs)
+    drop = before["heatmap"] - after["heatmap"]
+    expected = torch.nn.functional.logsigmoid(before["refer_logits"][0, 2]) - torch.nn.functional.logsigmoid(
+        after["refer_logits"][0, 2])
+    assert torch.allclose(drop[0, 2], expected.expand_as(drop[0, 2]), atol=1e-4) and expected > 15
+    assert torch.allclose(drop[0, [0, 1, 3]], torch.zeros_like(drop[0, [0, 1, 3]]), atol=1e-5)
+
+
+def test_fusing_every_level_keeps_the_output_shapes(tiny_cfg):
+    """``fusion.image_strides`` only changes which tokens enter the fusion, never the outputs."""
+    import dataclasses
+
+    from edge_clipguard.model import build_model
+
+    shapes = []
+    for strides in ((8, 16, 32), (32,)):
+        cfg = dataclasses.replace(tiny_cfg, fusion=dataclasses.replace(tiny_cfg.fusion, image_strides=strides))
+        with torch.no_grad():
+            raw = build_model(cfg).eval()(*example_inputs(cfg, batch=2))
+        shapes.append({k: tuple(v.shape) for k, v in raw.items()})
+    assert shapes[0] == shapes[1]

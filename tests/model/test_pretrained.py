@@ -73,3 +73,20 @@ def test_base_model_runs_forward_on_a_manifest_batch(scenes_dir):
             model(batch["input_ids"], batch["attention_mask"], batch["pixel_values"]))
     assert score.shape == (2,) and boxes.shape == (2, cfg.heads.top_k, 4)
     assert torch.isfinite(boxes).all() and ((score >= 0) & (score <= 10)).all()
+
+
+def test_frozen_stem_keeps_its_weights_and_batchnorm_statistics_through_a_training_step():
+    """``frozen_below_stride=8``: stem and stride-2/4 blocks get no gradient and their BatchNorms
+    stay in eval mode under ``model.train()``; the stride-8+ blocks still train."""
+    from edge_clipguard.model.image_tower import EfficientNetLite0Trunk
+
+    tower = EfficientNetLite0Trunk(pretrained=False, frozen_below_stride=8).train()
+    before = {k: v.clone() for k, v in tower.state_dict().items()}
+    optimizer = torch.optim.SGD([p for p in tower.parameters() if p.requires_grad], lr=0.1)
+    sum(m.mean() for m in tower(torch.randn(2, 3, 64, 64))).backward()
+    optimizer.step()
+    after = tower.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert not any(k.startswith(("trunk.conv_stem", "trunk.bn1", "trunk.blocks.0.", "trunk.blocks.1.")) for k in changed)
+    assert any(k.startswith("trunk.blocks.2.") for k in changed) and any(k.startswith("trunk.blocks.6.") for k in changed)
+    assert not tower.trunk.bn1.training and tower.trunk.blocks[2].training
