@@ -60,7 +60,7 @@ def test_fusion_strides_outside_the_towers_levels_are_an_error(tmp_path):
     data["fusion"]["image_strides"] = [16, 64]
     path = tmp_path / "strides.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match=r"strides\.json: fusion\.image_strides must be distinct values from \[8, 16, 32\]"):
+    with pytest.raises(ConfigError, match=r"strides\.json: fusion\.image_strides must be distinct values from \["):
         load_config(path)
 
 
@@ -69,5 +69,5 @@ def test_freezing_the_random_simple_cnn_is_an_error(tmp_path):
     data["image"]["frozen_below_stride"] = 8
     path = tmp_path / "frozen.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match=r"frozen\.json: image\.frozen_below_stride needs image\.kind efficientnet_lite0"):
+    with pytest.raises(ConfigError, match=r"frozen\.json: image\.frozen_below_stride needs image\.kind efficientnet"):
         load_config(path)

@@ -74,13 +74,14 @@ class EfficientNetLite0Trunk(nn.Module):
                 raise RuntimeError(f"EfficientNet-Lite0 trunk missing weights: {result.missing_keys[:5]}")
         self.channels = tuple(self.trunk.feature_info.channels())
         # A plain list, not a ModuleList: registering the layers twice would duplicate state_dict keys.
-        self.frozen: list[nn.Module] = [self.trunk.conv_stem, self.trunk.bn1] if LITE0_STEM_STRIDE < frozen_below_stride else []
+        stem = [self.trunk.conv_stem, self.trunk.bn1]
+        self.frozen: list[nn.Module] = stem if LITE0_STEM_STRIDE < frozen_below_stride else []
         self.frozen += [block for block, stride in zip(self.trunk.blocks, LITE0_BLOCK_STRIDES)
                         if stride < frozen_below_stride]
         for layer in self.frozen:
             layer.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "EfficientNetLite0Trunk":
+    def train(self, mode: bool = True) -> EfficientNetLite0Trunk:
         super().train(mode)
         for layer in self.frozen:
             layer.eval()

@@ -43,9 +43,11 @@ def compute_losses(raw: dict[str, torch.Tensor], targets: dict[str, torch.Tensor
         terms["heatmap"] = focal_heatmap_loss(raw["heatmap"][keep], targets["heatmap"][keep])
         terms["size"] = masked_l1(raw["log_size"][keep], targets["log_size"][keep], targets["center_mask"][keep])
         terms["offset"] = masked_l1(raw["offset"][keep], targets["offset"][keep], targets["center_mask"][keep])
-        terms["refer"] = F.binary_cross_entropy_with_logits(raw["refer_logits"][keep].float(), targets["referred"][keep])
+        terms["refer"] = F.binary_cross_entropy_with_logits(raw["refer_logits"][keep].float(),
+                                                            targets["referred"][keep])
     else:
-        for name, key in (("heatmap", "heatmap"), ("size", "log_size"), ("offset", "offset"), ("refer", "refer_logits")):
+        for name, key in (("heatmap", "heatmap"), ("size", "log_size"), ("offset", "offset"),
+                          ("refer", "refer_logits")):
             terms[name] = raw[key].float().sum() * 0.0
     if with_infonce:
         terms["infonce"] = (info_nce(raw["text_embed"][keep], raw["image_embed"][keep]) if int(keep.sum()) > 1

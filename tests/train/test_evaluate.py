@@ -1,0 +1,42 @@
+"""`evaluate`: score metrics per VADER domain, pycocotools mAP, and the text-masked ablation."""
+
+import json
+
+import pytest
+
+
+@pytest.fixture()
+def mixed_manifest(tmp_path, scenes_dir, vader_dir):
+    """6 test scenes + 2 text-only rows from each VADER domain, in one manifest."""
+    from edge_clipguard.data.manifest import read_manifest, write_manifest
+    from edge_clipguard.data.vader import DOMAINS, load_vader
+
+    texts = load_vader(vader_dir, split="test")
+    rows = read_manifest(scenes_dir / "test.jsonl")
+    rows += [r for domain in DOMAINS for r in [t for t in texts if t.domain == domain][:2]]
+    return write_manifest(tmp_path / "mixed.jsonl", rows), rows
+
+
+def test_evaluate_command_writes_per_domain_scores_and_coco_map(tiny_checkpoint, mixed_manifest, tmp_path):
+    from edge_clipguard.cli import main
+
+    path, rows = mixed_manifest
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", str(tiny_checkpoint), "--data", str(path), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {"tweets", "movies", "amazon", "nyt", "pooled"} <= set(result["score"])
+    assert result["score"]["pooled"]["n"] == len(rows)
+    assert result["score"]["tweets"]["n"] == sum(r.domain == "tweets" for r in rows) >= 2
+    detection = result["detection"]
+    assert detection["images"] == sum(r.image is not None for r in rows) == 6
+    assert 0.0 <= detection["map50_95"] <= detection["map50"] <= 1.0
+
+
+def test_text_masked_ablation_runs_on_the_rows_with_images_only(tiny_checkpoint, tiny_tokenizer, mixed_manifest):
+    from edge_clipguard.train.checkpoint import load_checkpoint, restore_model
+    from edge_clipguard.train.evaluate import evaluate_samples
+
+    model, _ = restore_model(load_checkpoint(tiny_checkpoint))
+    _, rows = mixed_manifest
+    masked = evaluate_samples(model, tiny_tokenizer, rows, batch_size=4)["text_masked"]
+    assert masked["score"]["n"] == masked["detection"]["images"] == 6
