@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from .decode import DEFAULT_MIN_CONFIDENCE
+from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
 from .selection import BACKENDS, DEVICES, PRECISIONS
 
 
@@ -40,7 +40,7 @@ def run_predict(args: argparse.Namespace) -> None:
 
     image = load_image(args.image)  # decode once: predict and --draw see the same pixels
     with Predictor.load(args.bundle, backend=args.backend, device=args.device, precision=args.precision,
-                        threads=args.threads, min_confidence=args.min_confidence) as predictor:
+                        threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou) as predictor:
         result = predictor.predict(args.text, image)
         header = f"bundle: {args.bundle}  artifact: {predictor.describe()}"
         max_tokens = predictor.manifest.preprocess.max_text_length
@@ -89,6 +89,9 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
                         help="artifact precision (default: best for the backend; fp32 on the CPU)")
     parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
                         help=f"drop detections below this confidence (default {DEFAULT_MIN_CONFIDENCE})")
+    parser.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
+                        help=f"per-class NMS: drop a box overlapping a more confident one of its class by more "
+                             f"than this IoU (default {DEFAULT_NMS_IOU}; 1 turns it off)")
     parser.add_argument("--draw", default=None, help="write the image with boxes and score to this file (.png/.jpg)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=run_predict)

@@ -1,8 +1,10 @@
 """Stage 4: raw graph outputs -> typed Results (boxes back in original pixels, class names attached).
 
 The graph already decodes boxes (peak-keep + TopK), so this stage only maps coordinates through
-each image's Letterbox, clips the score to the manifest's range and drops detections below
-``min_confidence``. Pure function: no state, easy to test.
+each image's Letterbox, clips the score to the manifest's range, drops detections below
+``min_confidence`` and, per class, boxes that overlap a more confident box by more than
+``nms_iou`` (the graph's 3x3 peak keep leaves neighbouring peaks of one object; 1.0 keeps them).
+Pure functions: no state, easy to test.
 """
 
 from __future__ import annotations
@@ -14,11 +16,33 @@ from ..preprocess import Letterbox, boxes_to_original
 from .results import Detection, Result
 
 DEFAULT_MIN_CONFIDENCE = 0.05
+DEFAULT_NMS_IOU = 0.7  # Ultralytics' default IoU threshold
+
+
+def pairwise_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """IoU of one x1y1x2y2 box [4] with each of ``others`` [N, 4]."""
+    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
+    inter = ix * iy
+    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
+    union = area(box) + area(others) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def class_nms(boxes: np.ndarray, labels: np.ndarray, order: list[int], iou: float) -> list[int]:
+    """Greedy per-class NMS: walk ``order`` (most confident first) and keep a box unless a kept box
+    of the same label overlaps it by more than ``iou``. Returns the kept indices, in order."""
+    kept: list[int] = []
+    for i in order:
+        same = [k for k in kept if labels[k] == labels[i]]
+        if not same or pairwise_iou(boxes[i], boxes[same]).max() <= iou:
+            kept.append(i)
+    return kept
 
 
 def decode_outputs(outputs: dict[str, np.ndarray], letterboxes: tuple[Letterbox, ...], truncated: tuple[bool, ...],
                    class_names: tuple[str, ...], score_range: tuple[float, float],
-                   min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> list[Result]:
+                   min_confidence: float = DEFAULT_MIN_CONFIDENCE, nms_iou: float = DEFAULT_NMS_IOU) -> list[Result]:
     """One Result per batch row; detections sorted by confidence (highest first)."""
     scores = np.clip(np.asarray(outputs[SCORE], dtype=np.float64), *score_range)
     results = []
@@ -26,7 +50,8 @@ def decode_outputs(outputs: dict[str, np.ndarray], letterboxes: tuple[Letterbox,
         confidences = np.asarray(outputs[CONFIDENCES][row], dtype=np.float64)
         labels = np.asarray(outputs[LABELS][row]).astype(np.int64)
         boxes = boxes_to_original(np.asarray(outputs[BOXES][row], dtype=np.float32), box)
-        keep = [int(i) for i in np.argsort(-confidences, kind="stable") if confidences[i] >= min_confidence]
+        order = [int(i) for i in np.argsort(-confidences, kind="stable") if confidences[i] >= min_confidence]
+        keep = class_nms(boxes, labels, order, nms_iou)
         detections = tuple(
             Detection(box=tuple(float(v) for v in boxes[i]), label=int(labels[i]),
                       class_name=class_names[labels[i]] if 0 <= labels[i] < len(class_names) else f"class{labels[i]}",

@@ -17,9 +17,10 @@ import numpy as np
 
 from ..bundle import Artifact, Manifest, read_manifest, verify_file
 from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
+from ..errors import ClipGuardError
 from .backends import create_runner
 from .backends.base import Runner
-from .decode import DEFAULT_MIN_CONFIDENCE, decode_outputs
+from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
 from .errors import ImageError, TextError
 from .image_io import DEFAULT_MAX_PIXELS, load_image
 from .image_stage import ImageBatch, ImageStage
@@ -39,8 +40,15 @@ class PredictorConfig:
     threads: int | None = None  # CPU intra-op threads; None: all CPUs this process may use
     device_index: int = 0
     min_confidence: float = DEFAULT_MIN_CONFIDENCE  # detections below are dropped
+    nms_iou: float = DEFAULT_NMS_IOU  # per-class NMS IoU threshold; 1.0 turns NMS off
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
     text_cache_size: int = 256  # per-text LRU of token ids; 0 disables it
+
+    def __post_init__(self) -> None:
+        for name in ("min_confidence", "nms_iou"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ClipGuardError(f"{name} must be between 0 and 1, got {value}")
 
 
 class Predictor:
@@ -111,7 +119,7 @@ class Predictor:
 
     def decode(self, outputs: dict[str, np.ndarray], tokens: TokenBatch, pixels: ImageBatch) -> list[Result]:
         return decode_outputs(outputs, pixels.letterboxes, tokens.truncated, self.manifest.class_names,
-                              self.manifest.score_range, self.config.min_confidence)
+                              self.manifest.score_range, self.config.min_confidence, self.config.nms_iou)
 
     # ---- public API ---------------------------------------------------------------------------
     def predict_batch(self, texts: list[object], images: list[object]) -> list[Result]:

@@ -10,7 +10,8 @@ import pytest
 def predictor(tiny_bundle):
     from edge_clipguard.runtime import Predictor
 
-    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1, min_confidence=0.0) as pred:
+    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1, min_confidence=0.0,
+                        nms_iou=1.0) as pred:  # every top-K detection, to compare with PyTorch
         yield pred
 
 

@@ -29,7 +29,7 @@ def test_results_match_pytorch_score_and_boxes_in_original_pixels(predictor, tor
         assert result.image_size == image.size
         assert abs(result.score - float(want[SCORE][row])) <= 1e-4
         expected = boxes_to_original(want[BOXES][row], box)
-        assert len(result.detections) == want[BOXES].shape[1]  # min_confidence=0 keeps all top-K
+        assert len(result.detections) == want[BOXES].shape[1]  # min_confidence=0, nms_iou=1 keep all top-K
         for det in result.detections:  # order-insensitive: near-tied confidences may swap
             same_label = expected[want[LABELS][row] == det.label]
             assert np.abs(same_label - np.asarray(det.box)).max(axis=1).min() <= 1e-3
@@ -48,10 +48,40 @@ def test_decode_maps_letterbox_pixels_back_to_the_original_image():
     assert result.detections == (Detection(box=(100.0, 25.0, 150.0, 75.0), label=0, class_name="a", confidence=conf),)
 
 
+def _decode_three(labels: list[int], nms_iou: float):
+    """Boxes 0 and 1 overlap with IoU 0.6; box 2 is apart. Confidences 0.9, 0.8, 0.7."""
+    box = Letterbox(width=64, height=64, scale=1.0, pad_x=0.0, pad_y=0.0)
+    outputs = {SCORE: np.asarray([5.0], np.float32),
+               BOXES: np.asarray([[[0, 0, 16, 16], [0, 4, 16, 20], [40, 40, 56, 56]]], np.float32),
+               CONFIDENCES: np.asarray([[0.9, 0.8, 0.7]], np.float32), LABELS: np.asarray([labels], np.int64)}
+    (result,) = decode_outputs(outputs, (box,), (False,), ("a", "b"), (0.0, 10.0), 0.0, nms_iou)
+    return [round(d.confidence, 1) for d in result.detections]
+
+
+def test_nms_drops_an_overlapping_weaker_box_of_the_same_class():
+    assert _decode_three([0, 0, 0], nms_iou=0.5) == [0.9, 0.7]
+
+
+def test_nms_keeps_overlapping_boxes_of_different_classes():
+    assert _decode_three([0, 1, 0], nms_iou=0.5) == [0.9, 0.8, 0.7]
+
+
+def test_nms_keeps_boxes_that_overlap_less_than_the_threshold():
+    assert _decode_three([0, 0, 0], nms_iou=0.7) == [0.9, 0.8, 0.7]
+
+
+def test_nms_iou_outside_zero_to_one_is_refused(tiny_bundle):
+    from edge_clipguard.errors import ClipGuardError
+
+    with pytest.raises(ClipGuardError, match=r"nms_iou must be between 0 and 1, got 1\.5"):
+        Predictor.load(tiny_bundle, device="cpu", nms_iou=1.5)
+
+
 def test_min_confidence_drops_weaker_detections(tiny_bundle, predictor, images):
     everything = predictor.predict(TEXTS[0], images[0])
     cut = sorted(d.confidence for d in everything.detections)[len(everything.detections) // 2]
-    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1, min_confidence=cut) as strict:
+    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1, min_confidence=cut,
+                        nms_iou=1.0) as strict:
         kept = strict.predict(TEXTS[0], images[0])
     expected = [d.confidence for d in everything.detections if d.confidence >= cut]
     assert [d.confidence for d in kept.detections] == expected
