@@ -6,6 +6,15 @@ from edge_clipguard.config import builtin_config_names, load_config
 from edge_clipguard.errors import ConfigError
 
 
+def _tiny_edited(tmp_path, file_name: str, section: str | None, key: str, value):
+    """The tiny config written to ``tmp_path/file_name`` with one value changed (``section`` None: top level)."""
+    data = load_config("tiny").to_dict()
+    (data[section] if section else data)[key] = value
+    path = tmp_path / file_name
+    path.write_text(json.dumps(data))
+    return path
+
+
 def test_builtin_configs_include_tiny_and_base():
     assert {"tiny", "base"} <= set(builtin_config_names())
 
@@ -25,19 +34,13 @@ def test_config_file_path_loads(tmp_path):
 
 
 def test_unknown_key_is_an_error_naming_file_and_key(tmp_path):
-    data = load_config("tiny").to_dict()
-    data["fusion"]["dimm"] = 3
-    path = tmp_path / "typo.json"
-    path.write_text(json.dumps(data))
+    path = _tiny_edited(tmp_path, "typo.json", "fusion", "dimm", 3)
     with pytest.raises(ConfigError, match=r"typo\.json\.fusion: unknown key\(s\) \['dimm'\]"):
         load_config(path)
 
 
 def test_wrong_type_is_an_error_naming_the_field(tmp_path):
-    data = load_config("tiny").to_dict()
-    data["image_size"] = "64"
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps(data))
+    path = _tiny_edited(tmp_path, "bad.json", None, "image_size", "64")
     with pytest.raises(ConfigError, match=r"bad\.json\.image_size: expected an integer"):
         load_config(path)
 
@@ -56,18 +59,12 @@ def test_to_dict_round_trips():
 
 
 def test_fusion_strides_outside_the_towers_levels_are_an_error(tmp_path):
-    data = load_config("tiny").to_dict()
-    data["fusion"]["image_strides"] = [16, 64]
-    path = tmp_path / "strides.json"
-    path.write_text(json.dumps(data))
+    path = _tiny_edited(tmp_path, "strides.json", "fusion", "image_strides", [16, 64])
     with pytest.raises(ConfigError, match=r"strides\.json: fusion\.image_strides must be distinct values from \["):
         load_config(path)
 
 
 def test_freezing_the_random_simple_cnn_is_an_error(tmp_path):
-    data = load_config("tiny").to_dict()
-    data["image"]["frozen_below_stride"] = 8
-    path = tmp_path / "frozen.json"
-    path.write_text(json.dumps(data))
+    path = _tiny_edited(tmp_path, "frozen.json", "image", "frozen_below_stride", 8)
     with pytest.raises(ConfigError, match=r"frozen\.json: image\.frozen_below_stride needs image\.kind efficientnet"):
         load_config(path)
