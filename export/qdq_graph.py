@@ -18,7 +18,7 @@ from onnx import helper, numpy_helper
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 WEIGHT_CONSUMERS = ("Conv", "MatMul", "Gemm", "ConvTranspose")
 FLOAT_OPS = ("LayerNormalization", "Softmax", "Sigmoid")
-FLOAT_SCOPES = ("score_head",)
+FLOAT_SCOPES = ("score_head", "refer_head")  # the two small heads on the pooled text
 LARGE_TABLE_ELEMENTS = 1 << 20
 
 

@@ -28,6 +28,9 @@ import torch
 FLOAT_ISLANDS = (
     {"quantizer_name": "*", "parent_class": "nn.LayerNorm", "enable": False},
     {"quantizer_name": "*score_head*", "enable": False},
+    # The refer head's logit is added to every heatmap cell of its class: an INT8 error there moves
+    # all of that class's confidences at once. It is one 256x6 Linear; float costs nothing.
+    {"quantizer_name": "*refer_head*", "enable": False},
     {"quantizer_name": "*text_tower*input_quantizer", "enable": False},
 )
 CALIBRATION_METHOD = "max"  # ModelOpt's default: amax = max |x| seen over the calibration batches
