@@ -203,14 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile_parser(commands)
 
     demo = commands.add_parser("demo", help="the main job on built-in defaults")
-    demo.add_argument("--work", default="runs/demo", help="work folder")
-    demo.add_argument("--config", default="base")
-    demo.add_argument("--train-scenes", type=int, default=384)
-    demo.add_argument("--val-scenes", type=int, default=64)
-    demo.add_argument("--steps", type=int, default=40)
-    demo.add_argument("--batch-size", type=int, default=8)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--profile-iters", type=int, default=20, help="timed iterations per profile row")
+    from .demo import DemoConfig  # no torch at import: the lean CLI can still build this parser
+
+    defaults = DemoConfig()  # one source for the demo's defaults
+    demo.add_argument("--work", default=defaults.work_dir, help="work folder")
+    demo.add_argument("--config", default=defaults.config)
+    demo.add_argument("--train-scenes", type=int, default=defaults.train_scenes)
+    demo.add_argument("--val-scenes", type=int, default=defaults.val_scenes)
+    demo.add_argument("--steps", type=int, default=defaults.steps)
+    demo.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    demo.add_argument("--seed", type=int, default=defaults.seed)
+    demo.add_argument("--profile-iters", type=int, default=defaults.profile_iters,
+                      help="timed iterations per profile row")
     demo.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                       help="also profile torch.compile (slow to compile on a small CPU)")
     demo.set_defaults(handler=_cmd_demo)

@@ -36,8 +36,12 @@ INT8_SCORE_ATOL = 0.5
 INT8_SCORE_MEAN_ATOL = 0.1
 INT8_CONFIDENCE_ATOL = 0.05
 # ORT's own CPU quantization has no PyTorch twin: it is compared with fp32, so this is a gross-error
-# guard (a broken graph lands far outside it); its real cost is the accuracy column on data.
-CPU_INT8_SCORE_ATOL = 1.0
+# guard (a broken graph lands far outside it); its real cost is the accuracy column on data. Its
+# uint8 text tower moves single rows by up to ~1.1 score points (base after 120 steps: worst 1.11;
+# after 2,200 steps: mean 0.32, r vs fp32 0.976), so the guard bounds the worst row at 20 % of the
+# range and the mean at 5 %; a lost scale or a wrong axis moves the mean by whole points.
+CPU_INT8_SCORE_ATOL = 2.0
+CPU_INT8_SCORE_MEAN_ATOL = 0.5
 CPU_INT8_CONFIDENCE_ATOL = 0.25
 
 
@@ -174,7 +178,8 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     feeds = [feed for feed, _ in batches(ManifestDataset(calib, tokenizer, cfg.image_size), 8)]
     write_cpu_int8(bundle / FP32_ONNX, bundle / INT8_CPU_ONNX, feeds)
     cpu_vs_fp32 = check_against_torch(bundle / INT8_CPU_ONNX, fp32_model,
-                                      {"score": CPU_INT8_SCORE_ATOL, "confidences": CPU_INT8_CONFIDENCE_ATOL},
+                                      {"score": CPU_INT8_SCORE_ATOL, "score_mean": CPU_INT8_SCORE_MEAN_ATOL,
+                                       "confidences": CPU_INT8_CONFIDENCE_ATOL},
                                       real_feeds)
     cpu_seconds = time.perf_counter() - started
 

@@ -15,7 +15,7 @@ from ..contract import BOXES, CONFIDENCES, LABELS, SCORE
 from ..preprocess import Letterbox, boxes_to_original
 from .results import Detection, Result
 
-DEFAULT_MIN_CONFIDENCE = 0.05
+DEFAULT_MIN_CONFIDENCE = 0.25  # Ultralytics' predict default; the graph keeps top-K peaks down to ~0
 DEFAULT_NMS_IOU = 0.7  # Ultralytics' default IoU threshold
 
 
