@@ -30,14 +30,16 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 # ----- data ------------------------------------------------------------------------------------
-def scenes_manifest(data_dir: Path, split: str, count: int, seed: int = 0) -> Path:
-    """``data_dir/scenes/<split>.jsonl`` with exactly ``count`` rows (rendered if missing or resized)."""
+def scene_rows(data_dir: Path, split: str, count: int, num_classes: int, seed: int = 0) -> list[Sample]:
+    """The first ``count`` scenes of ``data_dir/scenes/<split>.jsonl``, rendering the set only when it
+    holds fewer. Scene ``i`` depends only on (seed, split, i), so a smaller request takes a prefix
+    instead of re-rendering, which would delete images a running benchmark still reads."""
     from edge_clipguard.data.scenes import generate_scenes
 
     manifest = data_dir / "scenes" / f"{split}.jsonl"
-    if manifest.is_file() and len(read_manifest(manifest)) == count:
-        return manifest
-    return generate_scenes(data_dir / "scenes", count, seed, split, default_vader_dir())
+    if not manifest.is_file() or len(read_manifest(manifest)) < count:
+        generate_scenes(data_dir / "scenes", count, seed, split, default_vader_dir())
+    return read_manifest(manifest, num_classes)[:count]
 
 
 def vader_rows(split: str, limit: int = 0, seed: int = 0) -> list[Sample]:
@@ -74,9 +76,9 @@ def load_data(data_dir: str | Path, num_classes: int, train_scenes: int, val_sce
               vader_train: int, vader_val: int, vader_test: int, seed: int = 0) -> BenchData:
     data_dir = Path(data_dir)
     prepare_vader(default_vader_dir())
-    tr = read_manifest(scenes_manifest(data_dir, "train", train_scenes), num_classes)
-    va = read_manifest(scenes_manifest(data_dir, "val", val_scenes), num_classes)
-    te = read_manifest(scenes_manifest(data_dir, "test", test_scenes), num_classes) if test_scenes > 0 else []
+    tr = scene_rows(data_dir, "train", train_scenes, num_classes)
+    va = scene_rows(data_dir, "val", val_scenes, num_classes)
+    te = scene_rows(data_dir, "test", test_scenes, num_classes) if test_scenes > 0 else []
     train = tr + (vader_rows("train", vader_train, seed) if vader_train >= 0 else [])
     val = va + vader_rows("val", vader_val, seed)
     return BenchData(train=train, val=val, test_vader=vader_rows("test", vader_test, seed), test_scenes=te, calib=tr)
