@@ -1,8 +1,8 @@
 """Stage 2: RGB images -> letterboxed, normalised pixel batch, keeping each Letterbox for decode.
 
-Uses the bundle manifest's constants (image size, mean/std, fill) rather than the package's
-defaults, so a bundle exported with other constants still gets fed exactly what it was trained on.
-Same arithmetic as ``edge_clipguard.preprocess`` (tested equal for the default constants).
+Runs ``edge_clipguard.preprocess`` (the functions training uses) with the bundle manifest's constants
+(image size, mean/std, fill) rather than the package's defaults, so a bundle exported with other
+constants still gets fed exactly what it was trained on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from ..bundle import Preprocess
-from ..preprocess import Letterbox
+from ..preprocess import Letterbox, preprocess_image
 
 
 @dataclass(frozen=True)
@@ -25,33 +25,16 @@ class ImageBatch:
 
 
 class ImageStage:
-    """Letterbox + normalise with fixed constants; pure apart from Pillow's resize."""
+    """Letterbox + normalise with the manifest's constants; pure apart from Pillow's resize."""
 
     def __init__(self, pre: Preprocess):
-        self.size = pre.image_size
-        self.fill = tuple(pre.letterbox_fill)
-        self.mean = np.asarray(pre.mean, dtype=np.float32) * 255.0
-        self.std = np.asarray(pre.std, dtype=np.float32) * 255.0
-
-    def letterbox(self, image: Image.Image) -> tuple[np.ndarray, Letterbox]:
-        """RGB image -> (size x size x 3 uint8, Letterbox): longer side scaled to ``size``, even grey padding."""
-        width, height = image.size
-        scale = self.size / max(width, height)
-        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        canvas = Image.new("RGB", (self.size, self.size), self.fill)
-        pad_x, pad_y = (self.size - new_w) // 2, (self.size - new_h) // 2
-        canvas.paste(image.resize((new_w, new_h), Image.BILINEAR), (pad_x, pad_y))
-        return np.asarray(canvas), Letterbox(width, height, scale, float(pad_x), float(pad_y))
-
-    def normalize(self, pixels: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 -> 3xHxW float32."""
-        return ((pixels.astype(np.float32) - self.mean) / self.std).transpose(2, 0, 1)
+        self.pre = pre
 
     def __call__(self, images: list[Image.Image]) -> ImageBatch:
-        batch = np.empty((len(images), 3, self.size, self.size), dtype=np.float32)
+        pre = self.pre
+        batch = np.empty((len(images), 3, pre.image_size, pre.image_size), dtype=np.float32)
         boxes = []
         for i, image in enumerate(images):
-            pixels, box = self.letterbox(image)
-            batch[i] = self.normalize(pixels)
+            batch[i], box = preprocess_image(image, pre.image_size, pre.mean, pre.std, pre.letterbox_fill)
             boxes.append(box)
         return ImageBatch(batch, tuple(boxes))

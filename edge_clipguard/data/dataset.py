@@ -1,7 +1,9 @@
 """Manifest samples -> model-ready tensors (torch side of the data pipeline).
 
-Images are letterboxed exactly as the runtime does (``edge_clipguard.preprocess``) and target
-boxes are mapped into the same letterboxed-input pixels. Text-only rows (VADER sentences) get
+Images are read by the runtime's own loader (``edge_clipguard.image_io``: EXIF orientation, alpha
+composited on the letterbox grey, 16-bit scaled, bomb guard) and letterboxed by the same functions
+(``edge_clipguard.preprocess``), so training sees exactly what the device sees; target boxes are
+mapped into the same letterboxed-input pixels. Text-only rows (VADER sentences) get
 a blank image and ``has_image = False`` so they train the score head without box targets.
 """
 
@@ -9,20 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 
-from ..errors import DataError
+from ..image_io import load_image
 from ..preprocess import boxes_to_input, preprocess_image
 from ..text.tokenizer import encode_texts
 from .manifest import Sample
-
-
-def load_rgb(path: str) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from None
 
 
 class ManifestDataset(torch.utils.data.Dataset):
@@ -44,7 +37,7 @@ class ManifestDataset(torch.utils.data.Dataset):
             pixels = np.zeros((3, self.image_size, self.image_size), dtype=np.float32)
             boxes = np.zeros((0, 4), dtype=np.float32)
         else:
-            pixels, lb = preprocess_image(load_rgb(sample.image), self.image_size)
+            pixels, lb = preprocess_image(load_image(sample.image), self.image_size)
             boxes = boxes_to_input(np.asarray(sample.boxes, dtype=np.float32), lb)
         return {
             "input_ids": torch.from_numpy(text.input_ids[0]),

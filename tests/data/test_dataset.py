@@ -48,5 +48,5 @@ def test_unreadable_image_is_a_data_error(tmp_path, tiny_tokenizer):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
     dataset = ManifestDataset([Sample(image=str(bad), text="x", score=1.0)], tiny_tokenizer, 64)
-    with pytest.raises(DataError, match=r"bad\.jpg: cannot read image"):
+    with pytest.raises(DataError, match=r"bad\.jpg: not an image"):
         dataset[0]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edge_clipguard.image_io import load_image
 from edge_clipguard.runtime import BundleError, ImageError, IntegrityError, Predictor, TextError
-from edge_clipguard.runtime.image_io import load_image
 
 
 def _one_line(exc_info) -> str:

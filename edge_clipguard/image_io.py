@@ -1,10 +1,12 @@
 """Turn whatever the caller hands us (path, PIL image, HxWx3 uint8 array) into an 8-bit RGB PIL image.
 
-Why a module of its own: this is where untrusted input arrives. It refuses empty, corrupt and
-oversized files with an ImageError (one line), guards against decompression bombs with our own pixel
-limit, and converts the modes Pillow reads from real files (L, LA, P, RGBA, CMYK, 16-bit I;16 and
-32-bit I, float F) to RGB with the right scaling: ``convert("L")`` would clip 16-bit values instead
-of scaling them.
+The one image reader of the package (numpy + Pillow, no torch): training, evaluation, calibration and
+the runtime all read images here, so an EXIF-rotated, transparent or 16-bit photo looks the same to the
+model in training as on the device. Why a module of its own: this is where untrusted input arrives.
+It refuses empty, corrupt and oversized files with an ImageError (one line), guards against
+decompression bombs with our own pixel limit, and converts the modes Pillow reads from real files
+(L, LA, P, RGBA, CMYK, 16-bit I;16 and 32-bit I, float F) to RGB with the right scaling:
+``convert("L")`` would clip 16-bit values instead of scaling them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .contract import LETTERBOX_FILL
 from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # ~ 8660 x 5770; PIL's own bomb warning starts at ~89 M pixels
@@ -42,7 +45,7 @@ def _scale_to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
     return np.rint(np.clip(array.astype(np.float64), 0, 65535) / 257.0).astype(np.uint8)
 
 
-def to_rgb(image: Image.Image, background: tuple[int, int, int] = (128, 128, 128)) -> Image.Image:
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = LETTERBOX_FILL) -> Image.Image:
     """8-bit RGB copy of ``image``. Transparent pixels are composited onto ``background``."""
     mode = image.mode
     if mode == "RGB":
@@ -97,7 +100,7 @@ def _from_path(path: Path, where: str, max_pixels: int) -> Image.Image:
 
 
 def load_image(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS,
-               background: tuple[int, int, int] = (128, 128, 128)) -> Image.Image:
+               background: tuple[int, int, int] = LETTERBOX_FILL) -> Image.Image:
     """8-bit RGB PIL image from a path, PIL image or uint8 array; raises ImageError with one line."""
     if isinstance(source, (str, os.PathLike)):
         where = str(source)
