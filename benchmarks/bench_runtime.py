@@ -6,7 +6,8 @@ Prints the profile table and the ratios that matter, and writes them as JSON:
   int8_speedup: fp32 infer median / int8 infer median, per INT8 artifact and batch (ORT CPU, same run);
   vs_eager: PyTorch eager infer median / artifact infer median (> 1: the runtime is faster);
   overhead_pct: (e2e - infer) / e2e, per row — what tokenize + preprocess + decode cost around the model.
-Compare ratios within one run: absolute times on shared machines swing (see DESIGN.md section 9).
+Compare ratios within one run: absolute times on shared machines swing (a 2-core box gave ORT fp32 191 ms in
+one run and 47 ms in another).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import sys
 
 from edge_clipguard.atomic import write_text_atomic
 from edge_clipguard.errors import ClipGuardError
-from edge_clipguard.runtime.profile import ProfileReport, ProfileRequest, parse_batch_sizes, profile_bundle
+from edge_clipguard.runtime.profile import parse_batch_sizes, profile_bundle
 from edge_clipguard.runtime.profile_report import format_table
+from edge_clipguard.runtime.profile_types import ProfileReport, ProfileRequest
 
 
 def ratios(report: ProfileReport) -> dict[str, dict[str, float]]:

@@ -18,12 +18,51 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text_atomic
 from .errors import ClipGuardError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
 BUNDLE_FORMAT = "edge-clipguard-bundle"
+
+# Artifact files export writes and the runtime looks for (engines: ``engine_file_name``).
+FP32_ONNX = "model.fp32.onnx"
+FP16_ONNX = "model.fp16.onnx"
+INT8_ONNX = "model.int8.onnx"  # explicit Q/DQ, S8S8: the TensorRT recipe
+INT8_CPU_ONNX = "model.int8-cpu.onnx"  # U8S8, Conv/MatMul/Gemm only: ONNX Runtime's CPU kernels
+
+# Artifact kinds.
+ONNX = "onnx"
+ENGINE = "tensorrt-engine"
+# Artifact targets: which backend a file is meant for.
+TARGET_ANY = "any"
+TARGET_TENSORRT = "tensorrt"
+TARGET_ORT_CPU = "onnxruntime-cpu"
+TARGETS = (TARGET_ANY, TARGET_TENSORRT, TARGET_ORT_CPU)
+# Precisions, best-for-speed last, and INT8 quantization formats.
+PRECISIONS = ("fp32", "fp16", "int8")
+QUANT_S8S8 = "qdq-s8s8"
+QUANT_U8S8 = "qdq-u8s8"
+
+
+def engine_file_name(precision: str) -> str:
+    """A TensorRT plan file name: plain plan files, so trtexec and Triton read them as they are."""
+    return f"model.{precision}.plan"
+
+
+def parse_precisions(text: str | None, flag: str = "--precision") -> tuple[str, ...]:
+    """"int8, fp16,int8" -> ("int8", "fp16"); None, "" or "all" -> () (the caller's default)."""
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    if parts in ([], ["all"]):
+        return ()
+    values: list[str] = []
+    for part in parts:
+        if part not in PRECISIONS:
+            raise BundleError(f"{flag}: expected all or a comma list of {', '.join(PRECISIONS)}, got {part!r}")
+        if part not in values:
+            values.append(part)
+    return tuple(values)
 
 
 class BundleError(ClipGuardError):
@@ -193,7 +232,5 @@ def verify_file(bundle_dir: str | Path, manifest: Manifest, name: str) -> Path:
 
 
 def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
-    """Write manifest.json (the caller writes into a temporary bundle dir that is renamed at the end)."""
-    path = Path(bundle_dir) / MANIFEST_NAME
-    path.write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return path
+    """Write manifest.json atomically: a reader sees the old manifest or the new one, never half of one."""
+    return write_text_atomic(Path(bundle_dir) / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=2) + "\n")

@@ -15,3 +15,14 @@ class DataError(ClipGuardError):
 
 class ExportValidationError(ClipGuardError):
     """An exported graph disagrees with PyTorch past tolerance."""
+
+
+class ImageError(DataError):
+    """An image is missing, empty, corrupt, too large, or an array of the wrong shape/dtype.
+
+    Defined here, not in the runtime, because training, export and the runtime read images
+    through the same loader (``edge_clipguard.image_io``)."""
+
+
+class CudaError(ClipGuardError):
+    """cuda-python is missing, no GPU is visible, or a CUDA runtime call failed."""

@@ -1,5 +1,8 @@
 """``edge-clipguard export``: checkpoint -> bundle directory (ONNX fp32 [+ INT8, fp16] [+ engines]).
 
+The orchestrator: it calls the steps (``fp16``, ``int8``, ``engine_step``), which never import it back;
+the types they share live in ``types``.
+
 The bundle is assembled in a temporary sibling directory and renamed into place only when
 every artifact is written and validated, so a failed export never leaves a partial bundle.
 """
@@ -8,80 +11,17 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..atomic import atomic_directory
-from ..bundle import TOKENIZER_NAME, Artifact, Manifest, write_manifest
-from ..errors import ClipGuardError
+from ..bundle import ENGINE, FP16_ONNX, FP32_ONNX, ONNX, TARGET_ANY, TOKENIZER_NAME, Artifact, write_manifest
+from .engine_step import build_engines_for_bundle
+from .fp16 import write_fp16
 from .manifest_builder import build_manifest
+from .types import ArtifactReport, ExportError, ExportRequest, ExportResult
 
-FP32_ONNX = "model.fp32.onnx"
-FP16_ONNX = "model.fp16.onnx"
-INT8_ONNX = "model.int8.onnx"
-INT8_CPU_ONNX = "model.int8-cpu.onnx"
 MIN_OPSET, MAX_OPSET = 13, 20
-
-
-class ExportError(ClipGuardError):
-    """The export request cannot be carried out (bad paths, existing bundle, ...)."""
-
-
-@dataclass(frozen=True)
-class BatchProfile:
-    """TensorRT optimization profile for the batch axis (min <= opt <= max)."""
-
-    min: int = 1
-    opt: int = 1
-    max: int = 8
-
-    @classmethod
-    def parse(cls, text: str) -> BatchProfile:
-        parts = text.split(":")
-        try:
-            values = [int(p) for p in parts]
-        except ValueError:
-            raise ExportError(f"--batch: expected MIN:OPT:MAX integers, got {text!r}") from None
-        if len(values) != 3 or not 1 <= values[0] <= values[1] <= values[2]:
-            raise ExportError(f"--batch: expected MIN:OPT:MAX with 1 <= MIN <= OPT <= MAX, got {text!r}")
-        return cls(*values)
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    checkpoint: str
-    out: str
-    int8: bool = False
-    fp16: bool = False
-    calib: str | None = None  # folder or manifest; default: the committed calibration_data/
-    calib_samples: int = 0  # 0: use every calibration sample
-    val_data: str | None = None  # manifest used for the accuracy column; default: the calibration set's val split
-    batch: BatchProfile = field(default_factory=BatchProfile)
-    engine: str = "auto"  # auto | always | never
-    workspace_gib: float = 2.0
-    opset: int = 17
-    force: bool = False
-    config: str | None = None  # when given, the checkpoint's model config must equal this one
-
-
-@dataclass
-class ArtifactReport:
-    """One row of the export summary table."""
-
-    file: str
-    precision: str
-    size_mb: float
-    accuracy: str
-    build_seconds: float
-
-
-@dataclass
-class ExportResult:
-    bundle: Path
-    manifest: Manifest
-    rows: list[ArtifactReport]
-    notes: list[str]
 
 
 def check_output_dir(out: Path, force: bool) -> None:
@@ -132,7 +72,7 @@ def write_fp32(model, bundle: Path, opset: int) -> tuple[Artifact, ArtifactRepor
     seconds = time.perf_counter() - started
     worst = {e.name: {"max_abs": e.max_abs, "max_rel": e.max_rel} for e in errors}
     accuracy = "max |Δ| vs torch: " + ", ".join(f"{e.name} {e.max_abs:.1e}" for e in errors if e.name != "labels")
-    artifact = Artifact(FP32_ONNX, "onnx", "fp32", "any", None, {"opset": opset, "validation": worst})
+    artifact = Artifact(FP32_ONNX, ONNX, "fp32", TARGET_ANY, None, {"opset": opset, "validation": worst})
     return artifact, ArtifactReport(FP32_ONNX, "fp32", _size_mb(path), accuracy, seconds)
 
 
@@ -168,8 +108,6 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
         artifacts.append(art)
         rows.append(row)
         if req.fp16:
-            from .fp16 import write_fp16
-
             art, row = write_fp16(fp32_model, bundle / FP32_ONNX, bundle / FP16_ONNX)
             artifacts.append(art)
             rows.append(row)
@@ -181,8 +119,6 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
             rows.extend(int8_rows)
             notes.extend(int8_notes)
         if req.engine != "never":
-            from .engine_step import build_engines_for_bundle
-
             eng_arts, eng_rows, eng_notes = build_engines_for_bundle(bundle, artifacts, req, log)
             artifacts.extend(eng_arts)
             rows.extend(eng_rows)
@@ -202,7 +138,7 @@ def format_summary(result: ExportResult) -> str:
     lines.append("next:")
     lines.append(f"  edge-clipguard predict {result.bundle} --text \"a red star\" --image IMAGE.jpg --draw out.png")
     lines.append(f"  edge-clipguard profile {result.bundle} --batch 1,8")
-    if not any(a.kind == "tensorrt-engine" for a in result.manifest.artifacts):
+    if not any(a.kind == ENGINE for a in result.manifest.artifacts):
         lines.append(f"  on the target GPU: edge-clipguard build-engine {result.bundle}")
     return "\n".join(lines)
 

@@ -13,23 +13,34 @@ Engines are machine-specific, so export usually cannot build them (no TensorRT o
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..atomic import write_text_atomic
-from ..bundle import MANIFEST_NAME, Artifact, Manifest, TensorSpec, read_manifest, sha256_file, verify_file
-from .bundle_writer import FP32_ONNX, INT8_ONNX, ArtifactReport, BatchProfile, ExportRequest
+from ..bundle import (
+    ENGINE,
+    FP32_ONNX,
+    INT8_ONNX,
+    MANIFEST_NAME,
+    ONNX,
+    TARGET_ANY,
+    TARGET_TENSORRT,
+    Artifact,
+    Manifest,
+    TensorSpec,
+    engine_file_name,
+    read_manifest,
+    sha256_file,
+    verify_file,
+    write_manifest,
+)
 from .tensorrt_build import EngineBuildConfig, EngineBuildError, build_engine, tensorrt_available, trtexec_command
+from .types import ArtifactReport, BatchProfile, ExportRequest
 
 Log = Callable[[str], None]
-PRECISIONS = ("int8", "fp16", "fp32")
-ENGINE_KIND = "tensorrt-engine"
-TRT_TARGETS = ("any", "tensorrt")
+TRT_TARGETS = (TARGET_ANY, TARGET_TENSORRT)
 NOT_VALIDATED = "engine: not compared here (run 'profile'/'evaluate' with it)"
 
 
@@ -46,31 +57,14 @@ class EngineSource:
         return engine_file_name(self.precision)
 
 
-def engine_file_name(precision: str) -> str:
-    return f"model.{precision}.plan"
-
-
-def parse_precisions(text: str | None) -> tuple[str, ...] | None:
-    """"int8,fp16" -> ("int8", "fp16"); None or "" -> None (the default choice)."""
-    if not text:
-        return None
-    values = []
-    for part in (p.strip() for p in text.split(",")):
-        if part not in PRECISIONS:
-            raise EngineBuildError(f"--precision: expected a comma list of {', '.join(PRECISIONS)}, got {part!r}")
-        if part not in values:
-            values.append(part)
-    return tuple(values)
-
-
 def select_sources(artifacts: Sequence[Artifact], precisions: Sequence[str] | None,
                    fp16_flag_available: bool) -> list[EngineSource]:
     """The engines to build for ``artifacts`` (see the module docstring for the rules)."""
     candidates: dict[str, Artifact] = {}
-    for art in sorted(artifacts, key=lambda a: a.target == "tensorrt"):  # a "tensorrt" file wins over "any"
-        if art.kind == "onnx" and art.target in TRT_TARGETS:
+    for art in sorted(artifacts, key=lambda a: a.target == TARGET_TENSORRT):  # a "tensorrt" file wins over "any"
+        if art.kind == ONNX and art.target in TRT_TARGETS:
             candidates[art.precision] = art
-    if precisions is None:
+    if not precisions:
         chosen = [p for p in ("int8", "fp16") if p in candidates] or [p for p in ("fp32",) if p in candidates]
         if not chosen:
             raise EngineBuildError("the bundle has no ONNX file for TensorRT (expected model.fp32.onnx, "
@@ -109,7 +103,7 @@ def _build_one(onnx_path: Path, plan_path: Path, inputs: Sequence[TensorSpec],
     started = time.perf_counter()
     info = build_engine(onnx_path, plan_path, inputs, config, log)
     details = info.details(source.onnx.file)
-    artifact = Artifact(source.engine_file, ENGINE_KIND, source.precision, "tensorrt",
+    artifact = Artifact(source.engine_file, ENGINE, source.precision, "tensorrt",
                         source.onnx.quant_format, details)
     row = ArtifactReport(source.engine_file, source.precision, plan_path.stat().st_size / 1e6, NOT_VALIDATED,
                          time.perf_counter() - started)
@@ -243,7 +237,7 @@ def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_
             temp.unlink(missing_ok=True)
     version = new_artifacts[0].details["tensorrt_version"]
     new_manifest = updated_manifest(manifest, new_artifacts, new_files, version)
-    write_text_atomic(bundle / MANIFEST_NAME, json.dumps(new_manifest.to_dict(), indent=2) + "\n")
+    write_manifest(bundle, new_manifest)
     return BuildEngineResult(bundle, new_manifest, rows)
 
 
@@ -257,27 +251,3 @@ def format_build_summary(result: BuildEngineResult) -> str:
                      f"batch {d['batch']['min']}:{d['batch']['opt']}:{d['batch']['max']}  from {d['source_onnx']}")
     lines.append(f"manifest updated: {result.bundle / MANIFEST_NAME}")
     return "\n".join(lines)
-
-
-def _cmd_build_engine(args: argparse.Namespace) -> None:
-    result = build_engine_command(args.bundle, BatchProfile.parse(args.batch), args.workspace,
-                                  parse_precisions(args.precision), log=print, timing_cache=args.timing_cache,
-                                  device_index=args.device)
-    print(format_build_summary(result))
-
-
-def add_build_engine_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``edge-clipguard build-engine`` on the CLI's subparsers (handler in ``args.handler``)."""
-    parser = subparsers.add_parser("build-engine", help="build TensorRT engines for a bundle on this GPU (the target)")
-    parser.add_argument("bundle", help="bundle directory written by 'edge-clipguard export'")
-    parser.add_argument("--batch", default="1:1:8", help="optimization profile of the batch axis, MIN:OPT:MAX")
-    parser.add_argument("--workspace", type=float, default=2.0, help="builder workspace limit in GiB")
-    parser.add_argument("--precision", default=None,
-                        help="comma list of int8,fp16,fp32 "
-                             "(default: int8 and fp16 when the bundle has them, else fp32)")
-    parser.add_argument("--timing-cache", default=None,
-                        help="timing cache file to reuse and update (default: one per TensorRT version and GPU "
-                             "under the edge-clipguard cache dir)")
-    parser.add_argument("--device", type=int, default=0, help="CUDA device index")
-    parser.set_defaults(handler=_cmd_build_engine)
-    return parser

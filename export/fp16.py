@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..bundle import Artifact
+from ..bundle import ONNX, TARGET_ANY, Artifact
+from .onnx_export import validate_onnx
+from .types import ArtifactReport
 
 # Ops left in float32: normalisation and the score/box decode tail, where fp16 rounding
 # would move peaks (TopK order) or the 0-10 score more than the speed is worth.
@@ -49,9 +51,6 @@ def convert_to_fp16(fp32_path: str | Path, out_path: str | Path) -> Path:
 
 def write_fp16(fp32_model, fp32_path: Path, out_path: Path):
     """Convert, then check against PyTorch fp32 at two batch sizes with fp16-sized tolerances."""
-    from .bundle_writer import ArtifactReport
-    from .onnx_export import validate_onnx
-
     started = time.perf_counter()
     convert_to_fp16(fp32_path, out_path)
     errors = validate_onnx(out_path, fp32_model, batch_sizes=(1, 3),
@@ -61,5 +60,6 @@ def write_fp16(fp32_model, fp32_path: Path, out_path: Path):
     worst = {e.name: {"max_abs": e.max_abs, "max_rel": e.max_rel} for e in errors}
     accuracy = "max |Δ| vs torch: " + ", ".join(f"{e.name} {e.max_abs:.1e}" for e in errors
                                                 if e.name in ("score", "confidences"))
-    artifact = Artifact(out_path.name, "onnx", "fp16", "any", None, {"validation": worst, "fp32_ops": list(FP32_OPS)})
+    artifact = Artifact(out_path.name, ONNX, "fp16", TARGET_ANY, None,
+                        {"validation": worst, "fp32_ops": list(FP32_OPS)})
     return artifact, ArtifactReport(out_path.name, "fp16", out_path.stat().st_size / 1e6, accuracy, seconds)

@@ -15,10 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Artifact
+from ..bundle import (
+    FP32_ONNX,
+    INT8_CPU_ONNX,
+    INT8_ONNX,
+    ONNX,
+    QUANT_S8S8,
+    QUANT_U8S8,
+    TARGET_ORT_CPU,
+    TARGET_TENSORRT,
+    Artifact,
+)
 from ..errors import ExportValidationError
-from .accuracy import accuracy, batches, ground_truth, predict_onnx, predict_torch
+from ..train.evaluate import feed_batches, onnx_infer, predict_dataset, torch_infer
+from .accuracy import accuracy
 from .onnx_export import compare_outputs, export_onnx, run_onnxruntime, run_torch
+from .types import ArtifactReport
 
 RECOMMENDED_CALIB_SAMPLES = 128
 # INT8 vs the fake-quant PyTorch model on random inputs: rounding differs only where a value
@@ -145,8 +157,7 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     from ..data.calibration import load_calibration_samples
     from ..data.dataset import ManifestDataset
     from ..train.checkpoint import load_tokenizer_from_checkpoint
-    from .bundle_writer import FP32_ONNX, INT8_CPU_ONNX, INT8_ONNX, ArtifactReport
-    from .ort_cpu_int8 import CPU_QUANT_FORMAT, write_cpu_int8
+    from .ort_cpu_int8 import write_cpu_int8
 
     tokenizer = load_tokenizer_from_checkpoint(payload)
     notes: list[str] = []
@@ -165,7 +176,7 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
         method = f"ModelOpt PTQ, max calibration, {len(calib)} samples"
     val_rows = _validation_rows(req, cfg, calib, notes)
     val_set = ManifestDataset(val_rows, tokenizer, cfg.image_size)
-    real_feeds = [feed for feed, _ in batches(ManifestDataset(val_rows[:6], tokenizer, cfg.image_size), 3)]
+    real_feeds = [feed for feed, _ in feed_batches(ManifestDataset(val_rows[:6], tokenizer, cfg.image_size), 3)]
     qmodel = int8_reference(model, quantized, calib, tokenizer)
     graph = write_qdq_onnx(qmodel, bundle / INT8_ONNX, req.opset)
     vs_fake_quant = check_against_torch(bundle / INT8_ONNX, qmodel,
@@ -175,7 +186,7 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     trt_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    feeds = [feed for feed, _ in batches(ManifestDataset(calib, tokenizer, cfg.image_size), 8)]
+    feeds = [feed for feed, _ in feed_batches(ManifestDataset(calib, tokenizer, cfg.image_size), 8)]
     write_cpu_int8(bundle / FP32_ONNX, bundle / INT8_CPU_ONNX, feeds)
     cpu_vs_fp32 = check_against_torch(bundle / INT8_CPU_ONNX, fp32_model,
                                       {"score": CPU_INT8_SCORE_ATOL, "score_mean": CPU_INT8_SCORE_MEAN_ATOL,
@@ -183,24 +194,23 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
                                       real_feeds)
     cpu_seconds = time.perf_counter() - started
 
-    true_scores, truth = ground_truth(val_set)
-    reference = predict_torch(fp32_model, val_set)
-    ref_acc = accuracy(reference, reference, true_scores, truth, cfg.num_classes)
+    reference = predict_dataset(torch_infer(fp32_model), val_set, 8)
+    ref_acc = accuracy(reference, reference, val_rows, cfg.num_classes)
     fp32_size = (bundle / FP32_ONNX).stat().st_size
     arts, rows = [], []
     for name, fmt, target, seconds, extra in (
-        (INT8_ONNX, "qdq-s8s8", "tensorrt", trt_seconds, {"graph": graph, "vs_fake_quant": vs_fake_quant}),
-        (INT8_CPU_ONNX, CPU_QUANT_FORMAT, "onnxruntime-cpu", cpu_seconds,
+        (INT8_ONNX, QUANT_S8S8, TARGET_TENSORRT, trt_seconds, {"graph": graph, "vs_fake_quant": vs_fake_quant}),
+        (INT8_CPU_ONNX, QUANT_U8S8, TARGET_ORT_CPU, cpu_seconds,
          {"quantized_ops": ["Conv", "MatMul", "Gemm"], "calibration": "ORT MinMax", "vs_fp32": cpu_vs_fp32}),
     ):
-        acc = accuracy(predict_onnx(bundle / name, val_set), reference, true_scores, truth, cfg.num_classes)
+        acc = accuracy(predict_dataset(onnx_infer(bundle / name), val_set, 8), reference, val_rows, cfg.num_classes)
         size = (bundle / name).stat().st_size
         details = {"opset": req.opset, "method": method, "calibration_samples": len(calib),
                    "size_ratio_vs_fp32": round(size / fp32_size, 4), "validation_rows": len(val_rows),
                    "accuracy": {"score_r": acc.score_r, "map50": acc.map50, "fp32_score_r": ref_acc.score_r,
                                 "fp32_map50": ref_acc.map50, "score_r_vs_fp32": acc.score_r_vs_fp32,
                                 "score_mae_vs_fp32": acc.score_mae_vs_fp32}, **extra}
-        arts.append(Artifact(name, "onnx", "int8", target, fmt, _finite(details)))
+        arts.append(Artifact(name, ONNX, "int8", target, fmt, _finite(details)))
         rows.append(ArtifactReport(name, f"int8 {fmt}", size / 1e6, acc.describe(ref_acc), seconds))
     notes.append(f"int8 method: {method}; {INT8_ONNX} is for TensorRT, {INT8_CPU_ONNX} for ONNX Runtime CPU")
     return arts, rows, notes
@@ -210,11 +220,11 @@ def _validation_rows(req, cfg, calib: list, notes: list[str]) -> list:
     """Rows for the accuracy column: --val-data, else the calibration folder's held-apart
     ``val.jsonl`` (the committed set has 32), else the calibration rows themselves (said so)."""
     from ..data.calibration import load_calibration_samples
-    from ..data.manifest import read_manifest
+    from ..data.text_refs import load_manifest
     from ..errors import DataError
 
     if req.val_data:
-        return [s for s in read_manifest(req.val_data, cfg.num_classes) if s.image is not None]
+        return [s for s in load_manifest(req.val_data, cfg.num_classes) if s.image is not None]
     try:
         rows = load_calibration_samples(req.calib, cfg.num_classes, name="val.jsonl")
         if rows and rows[0].image not in {s.image for s in calib}:

@@ -25,7 +25,8 @@ from typing import Any
 
 from ..atomic import atomic_path
 from ..bundle import TensorSpec
-from ..errors import ClipGuardError
+from ..cuda_runtime import cuda_call, gpu_info, import_cudart
+from ..errors import ClipGuardError, CudaError
 from ..paths import cache_dir
 
 Log = Callable[[str], None]
@@ -97,9 +98,6 @@ def tensorrt_available(device_index: int = 0) -> tuple[bool, str]:
 
     The reason lists every missing piece (TensorRT, cuda-python, GPU) so the user fixes them in one go.
     """
-    from ..runtime.backends.base import BackendError
-    from ..runtime.backends.tensorrt_runner import cuda_call, gpu_info, import_cudart
-
     problems: list[str] = []
     trt = None
     try:
@@ -119,7 +117,7 @@ def tensorrt_available(device_index: int = 0) -> tuple[bool, str]:
         else:
             name, cc = gpu_info(cudart, device_index)
             gpu = f"{name} (compute capability {cc})"
-    except BackendError as exc:
+    except CudaError as exc:
         problems.append(f"no CUDA GPU is visible ({exc})")
     if problems:
         return False, "; ".join(problems)
@@ -233,9 +231,6 @@ def _load_timing_cache(config, path: Path, log: Log):
 def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[TensorSpec],
                  config: EngineBuildConfig, log: Log = print) -> EngineInfo:
     """Parse ``onnx_path``, build a plan for ``config`` and write it atomically to ``plan_path``."""
-    from ..runtime.backends.base import BackendError
-    from ..runtime.backends.tensorrt_runner import cuda_call, gpu_info, import_cudart
-
     try:
         import tensorrt as trt
     except ImportError as exc:
@@ -244,7 +239,7 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
         cudart = import_cudart()
         cuda_call(cudart, cudart.cudaSetDevice(config.device_index), f"cudaSetDevice({config.device_index})")
         gpu_name, cc = gpu_info(cudart, config.device_index)
-    except BackendError as exc:
+    except CudaError as exc:
         raise EngineBuildError(f"no usable CUDA GPU to build on: {exc}") from None
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     if not onnx_path.is_file():

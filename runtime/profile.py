@@ -14,75 +14,22 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Artifact, Manifest, read_manifest
+from ..bundle import ENGINE, ONNX, Artifact, Manifest, read_manifest
 from ..errors import ClipGuardError
 from .errors import ProfileError
+from .measure import Pipeline, measured_row
 from .predictor import Predictor, PredictorConfig
-from .selection import ENGINE, ONNX, PRECISIONS, ort_has_cuda, tensorrt_importable
-from .timing import Stats
+from .profile_types import ProfileReport, ProfileRequest, ProfileRow
+from .selection import ort_has_cuda, tensorrt_importable
 
-STAGES = ("tokenize", "preprocess", "infer", "decode")
 PROFILE_BACKENDS = ("auto", "all", "onnxruntime", "tensorrt")
-
-# Varied lengths (one over the tiny model's 16 tokens) so tokenize cost is realistic.
-SAMPLE_TEXTS = (
-    "About the stars: what a lovely, sunny afternoon.",
-    "The red circle looks broken and I want a refund right now!",
-    "About the crosses: meh.",
-    "Honestly the triangle in the corner is the best thing I have bought this year, it arrived early, it was "
-    "well packed and the colour is exactly as in the photo.",
-)
-
-
-@dataclass(frozen=True)
-class ProfileRequest:
-    bundle: str
-    backend: str = "auto"  # auto|all: every backend usable here; or onnxruntime | tensorrt
-    device: str = "auto"
-    precisions: tuple[str, ...] = ()  # empty: all
-    batch_sizes: tuple[int, ...] = (1,)
-    iters: int = 50
-    warmup: int = 5
-    threads: int | None = None
-    compare_torch: str | None = None  # checkpoint path: adds PyTorch eager (+ torch.compile) rows
-    torch_compile: bool = True
-    image_size: tuple[int, int] = (640, 480)  # (width, height) of the synthetic input image
-
-
-@dataclass(frozen=True)
-class ProfileRow:
-    """One artifact/backend/batch combination; ``note`` explains a row without numbers."""
-
-    name: str
-    backend: str
-    device: str
-    precision: str
-    batch: int
-    stages: dict[str, Stats] = field(default_factory=dict)
-    e2e: Stats | None = None
-    overhead_ms: float | None = None
-    throughput: float | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ProfileReport:
-    rows: tuple[ProfileRow, ...]
-    environment: dict[str, object]
-    request: dict[str, object]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rows": [asdict(r) for r in self.rows], "environment": self.environment, "request": self.request,
-                "stages": list(STAGES), "units": {"latency": "ms", "throughput": "samples/s"}}
-
 
 @dataclass(frozen=True)
 class Target:
@@ -99,25 +46,6 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise ProfileError(f"--batch: expected positive batch sizes, got {text!r}")
     return sizes
-
-
-def parse_precisions(text: str) -> tuple[str, ...]:
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
-    if parts in ((), ("all",)):
-        return ()
-    bad = [p for p in parts if p not in PRECISIONS]
-    if bad:
-        raise ProfileError(f"--precision: {bad[0]!r} is not all or one of {', '.join(PRECISIONS)}")
-    return parts
-
-
-def sample_inputs(batch: int, image_size: tuple[int, int], seed: int = 0) -> tuple[list[str], list[np.ndarray]]:
-    """Deterministic texts and non-square noise images (HxWx3 uint8) for timing."""
-    rng = np.random.default_rng(seed)
-    width, height = image_size
-    texts = [SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)] for i in range(batch)]
-    images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(batch)]
-    return texts, images
 
 
 def list_targets(manifest: Manifest, backend: str, device: str,
@@ -148,43 +76,6 @@ def list_targets(manifest: Manifest, backend: str, device: str,
         raise ProfileError(f"{manifest.config_name} bundle: no artifact matches backend {backend!r}, device "
                            f"{device!r} and precision {','.join(precisions) or 'all'}")
     return targets, notes
-
-
-Pipeline = tuple[Callable, Callable, Callable, Callable]
-
-
-def measure(stages: Pipeline, texts: list[str], images: list[np.ndarray], iters: int,
-            warmup: int) -> tuple[dict[str, Stats], Stats, float]:
-    """Time the stages (tokenize, preprocess, infer, decode); returns (per-stage, e2e, median overhead ms)."""
-    tokenize, preprocess, infer, decode = stages
-    if iters < 1 or warmup < 0:
-        raise ProfileError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
-    samples = {name: np.empty(iters, dtype=np.int64) for name in (*STAGES, "e2e")}
-    clock = time.perf_counter_ns
-    for i in range(warmup + iters):
-        t0 = clock()
-        tokens = tokenize(texts)
-        t1 = clock()
-        pixels = preprocess(images)
-        t2 = clock()
-        outputs = infer(tokens, pixels)
-        t3 = clock()
-        decode(outputs, tokens, pixels)
-        t4 = clock()
-        if i >= warmup:
-            j = i - warmup
-            for name, value in zip((*STAGES, "e2e"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-                samples[name][j] = value
-    stats = {name: Stats.from_ns(samples[name]) for name in STAGES}
-    overhead = float(np.median(samples["e2e"] - samples["infer"]) / 1e6)
-    return stats, Stats.from_ns(samples["e2e"]), overhead
-
-
-def measured_row(name: str, backend: str, device: str, precision: str, batch: int, stages: Pipeline,
-                 req: ProfileRequest) -> ProfileRow:
-    texts, images = sample_inputs(batch, req.image_size)
-    per_stage, e2e, overhead = measure(stages, texts, images, req.iters, req.warmup)
-    return ProfileRow(name, backend, device, precision, batch, per_stage, e2e, overhead, batch * 1000.0 / e2e.p50)
 
 
 def environment(threads: int | None) -> dict[str, object]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_path, write_text_atomic
-from .profile import STAGES, ProfileReport, ProfileRow
+from .profile_types import STAGES, ProfileReport, ProfileRow
 
 _COLUMNS = (("artifact", 22, "<"), ("backend", 12, "<"), ("device", 6, "<"), ("prec", 5, "<"), ("batch", 5, ">"),
             ("tok", 7, ">"), ("pre", 7, ">"), ("infer", 8, ">"), ("inf p90", 8, ">"), ("dec", 7, ">"),

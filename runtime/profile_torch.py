@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..contract import OUTPUT_NAMES
+from .measure import measured_row
 from .predictor import Predictor
-from .profile import ProfileRequest, ProfileRow, measured_row
+from .profile_types import ProfileRequest, ProfileRow
 
 
 def _torch_infer(module, device: str):

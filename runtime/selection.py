@@ -16,14 +16,23 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from ..bundle import Artifact, BundleError, Manifest
+from ..bundle import (
+    ENGINE,
+    ONNX,
+    PRECISIONS,
+    TARGET_ANY,
+    TARGET_ORT_CPU,
+    TARGET_TENSORRT,
+    Artifact,
+    BundleError,
+    Manifest,
+)
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "int8")
-ONNX, ENGINE = "onnx", "tensorrt-engine"
 
-_TARGET_ORDER = {"cpu": ("onnxruntime-cpu", "any", "tensorrt"), "cuda": ("any", "tensorrt", "onnxruntime-cpu")}
+_TARGET_ORDER = {"cpu": (TARGET_ORT_CPU, TARGET_ANY, TARGET_TENSORRT),
+                 "cuda": (TARGET_ANY, TARGET_TENSORRT, TARGET_ORT_CPU)}
 
 
 @dataclass(frozen=True)

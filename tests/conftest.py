@@ -67,7 +67,8 @@ def tiny_checkpoint(tmp_path_factory, tiny_cfg, tiny_tokenizer):
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, tiny_checkpoint):
     """An fp32 bundle exported from ``tiny_checkpoint`` (no engine); treat it as read-only."""
-    from edge_clipguard.export.bundle_writer import ExportRequest, export_bundle
+    from edge_clipguard.export.bundle_writer import export_bundle
+    from edge_clipguard.export.types import ExportRequest
 
     out = tmp_path_factory.mktemp("bundles") / "tiny_fp32"
     export_bundle(ExportRequest(checkpoint=str(tiny_checkpoint), out=str(out), engine="never"), log=lambda *_: None)

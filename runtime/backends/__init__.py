@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...bundle import Manifest, verify_file
-from .base import BackendError, Runner
+from ...errors import CudaError
+from ..errors import BackendError
+from .base import Runner
 
 
 def create_runner(bundle_dir: str | Path, manifest: Manifest, choice, threads: int | None = None,
@@ -34,7 +36,7 @@ def create_runner(bundle_dir: str | Path, manifest: Manifest, choice, threads: i
             try:
                 runner = TensorRTRunner(path, artifact, manifest.inputs, manifest.outputs, device_index=device_index)
                 return runner.activate(), artifact
-            except BackendError as exc:
+            except (BackendError, CudaError) as exc:
                 reasons.append(str(exc))
         raise BackendError("no engine in the bundle loads here: " + "; ".join(reasons))
     raise BackendError(f"unknown backend {choice.backend!r}")

@@ -12,16 +12,7 @@ import abc
 import numpy as np
 
 from ...bundle import TensorSpec
-from ...errors import ClipGuardError
-
-
-class BackendError(ClipGuardError):
-    """A backend cannot load or run an artifact (missing library, wrong GPU, bad engine, ...)."""
-
-
-class InputError(ClipGuardError):
-    """A feed does not match the graph's input names, dtypes or shapes."""
-
+from ..errors import BackendError, InputError
 
 _DTYPES = {"int64": np.int64, "float32": np.float32, "float16": np.float16, "int32": np.int32}
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ...bundle import TensorSpec
-from .base import BackendError, Runner
+from ..errors import BackendError
+from .base import Runner
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
               "tensor(int32)": np.int32, "tensor(bool)": np.bool_}

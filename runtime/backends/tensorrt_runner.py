@@ -9,9 +9,10 @@ Why it looks the way it does:
 - Device buffers are sized once for the profile's max batch and pinned host buffers mirror them, so
   ``infer`` only copies the rows of the current batch and never allocates.
 - With fixed shapes the enqueue is captured into a CUDA graph per batch size and replayed, which removes
-  the per-kernel launch cost that dominates at batch 1 (DESIGN.md §9).
-Every cuda-python call returns ``(error, *values)``; ``cuda_call`` turns a non-success code into a
-``BackendError`` naming the call, so no error code is silently dropped.
+  the per-kernel launch cost that dominates at batch 1 (on an H100, eager PyTorch at batch 16 cost the same
+  as at batch 1: launch-bound).
+CUDA calls go through ``edge_clipguard.cuda_runtime.cuda_call`` (shared with the engine builder), which
+turns a non-success code into a ``CudaError`` naming the call.
 """
 
 from __future__ import annotations
@@ -24,25 +25,14 @@ from typing import Any
 import numpy as np
 
 from ...bundle import Artifact, TensorSpec
-from .base import BackendError, InputError, Runner
-
-INSTALL_HINT = "install the TensorRT extra on the target: pip install 'edge-clipguard[trt]' (tensorrt + cuda-python)"
+from ...cuda_runtime import INSTALL_HINT, cuda_call, gpu_info, import_cudart
+from ...errors import CudaError
+from ..errors import BackendError, InputError
+from .base import Runner
 
 
 class EngineMismatchError(BackendError):
     """A plan file was built by another TensorRT version or for another GPU architecture."""
-
-
-def import_cudart():
-    """The CUDA runtime module of cuda-python: ``cuda.bindings.runtime`` (>= 12.6) or ``cuda.cudart`` (older)."""
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart
-        except ImportError as exc:
-            raise BackendError(f"cuda-python is not installed ({exc}); {INSTALL_HINT}") from None
-    return cudart
 
 
 def import_tensorrt():
@@ -51,27 +41,6 @@ def import_tensorrt():
     except ImportError as exc:
         raise BackendError(f"TensorRT is not installed ({exc}); {INSTALL_HINT}") from None
     return tensorrt
-
-
-def cuda_call(cudart, result: tuple, what: str) -> Any:
-    """Check a cuda-python ``(err, *values)`` result; return None, the single value, or the tuple of values."""
-    err, values = result[0], result[1:]
-    if err != cudart.cudaError_t.cudaSuccess:
-        name = cudart.cudaGetErrorName(err)[1]
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        raise BackendError(f"CUDA call {what} failed: {name}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else values
-
-
-def gpu_info(cudart, device_index: int = 0) -> tuple[str, str]:
-    """(GPU name, compute capability "major.minor") of CUDA device ``device_index``."""
-    prop = cuda_call(cudart, cudart.cudaGetDeviceProperties(device_index), f"cudaGetDeviceProperties({device_index})")
-    name = prop.name
-    if isinstance(name, bytes):
-        name = name.split(b"\x00", 1)[0].decode(errors="replace")
-    return str(name).strip(), f"{prop.major}.{prop.minor}"
 
 
 def _version3(version: str) -> str:
@@ -126,7 +95,7 @@ class _Buffer:
         self.host = raw[: self.row_bytes * max_batch].view(dtype).reshape((max_batch, *self.row_shape))
         try:
             self.device_ptr = cuda_call(cudart, cudart.cudaMalloc(nbytes), f"cudaMalloc({spec.name})")
-        except BackendError:
+        except (BackendError, CudaError):
             self.free(cudart)
             raise
 
@@ -137,7 +106,7 @@ class _Buffer:
             if ptr:
                 try:
                     cuda_call(cudart, fn(ptr), f"{what}({self.spec.name})")
-                except BackendError as exc:
+                except (BackendError, CudaError) as exc:
                     errors.append(str(exc))
         self.device_ptr = self.host_ptr = None
         self.host = None
@@ -287,7 +256,7 @@ class TensorRTRunner(Runner):
                                "construct the runner with use_cuda_graph=False")
         try:
             graph_exec = cuda_call(cudart, cudart.cudaGraphInstantiateWithFlags(graph, 0), "cudaGraphInstantiate")
-        except BackendError:
+        except (BackendError, CudaError):
             cuda_call(cudart, cudart.cudaGraphDestroy(graph), "cudaGraphDestroy")
             raise
         self._graphs[batch] = (graph, graph_exec)
@@ -308,13 +277,13 @@ class TensorRTRunner(Runner):
                                          (cudart.cudaGraphDestroy, graph, "cudaGraphDestroy")):
                     try:
                         cuda_call(cudart, fn(handle), what)
-                    except BackendError as exc:
+                    except (BackendError, CudaError) as exc:
                         errors.append(str(exc))
             if self._stream is not None:
                 try:
                     cuda_call(cudart, cudart.cudaStreamSynchronize(self._stream), "cudaStreamSynchronize")
                     cuda_call(cudart, cudart.cudaStreamDestroy(self._stream), "cudaStreamDestroy")
-                except BackendError as exc:
+                except (BackendError, CudaError) as exc:
                     errors.append(str(exc))
             for buffer in self._buffers.values():
                 errors.extend(buffer.free(cudart))

@@ -9,12 +9,10 @@ import pytest
 
 from edge_clipguard.bundle import MANIFEST_NAME, Artifact, TensorSpec, read_manifest, sha256_file
 from edge_clipguard.errors import ClipGuardError
-from edge_clipguard.export.bundle_writer import BatchProfile, ExportRequest
+from edge_clipguard.export.cli import register
 from edge_clipguard.export.engine_step import (
-    add_build_engine_parser,
     build_engine_command,
     build_engines_for_bundle,
-    parse_precisions,
     select_sources,
     updated_manifest,
 )
@@ -25,6 +23,7 @@ from edge_clipguard.export.tensorrt_build import (
     tensorrt_available,
     trtexec_command,
 )
+from edge_clipguard.export.types import BatchProfile, ExportRequest
 
 AVAILABLE, REASON = tensorrt_available()
 needs_no_trt = pytest.mark.skipif(AVAILABLE, reason="TensorRT and a GPU are present: the no-TensorRT path is moot")
@@ -154,13 +153,6 @@ def test_explicit_fp16_falls_back_to_the_flag_only_where_it_exists():
     assert [(s.precision, s.onnx.file) for s in both] == [("fp32", "model.fp32.onnx"), ("int8", "model.int8.onnx")]
 
 
-def test_parse_precisions():
-    assert parse_precisions(None) is None
-    assert parse_precisions("int8, fp16,int8") == ("int8", "fp16")
-    with pytest.raises(EngineBuildError, match="'bf16'"):
-        parse_precisions("int8,bf16")
-
-
 def test_updated_manifest_keeps_artifacts_and_replaces_a_rebuilt_engine(tiny_bundle):
     manifest = read_manifest(tiny_bundle)
     old_engine = Artifact("model.fp32.plan", "tensorrt-engine", "fp32", "tensorrt", None, {"tensorrt_version": "1"})
@@ -179,7 +171,7 @@ def test_build_engine_cli_without_tensorrt_leaves_the_bundle_alone(bundle_copy):
     import argparse
 
     parser = argparse.ArgumentParser()
-    add_build_engine_parser(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["build-engine", str(bundle_copy), "--batch", "1:2:4", "--precision", "fp32"])
     assert (args.batch, args.precision, args.workspace) == ("1:2:4", "fp32", 2.0)
     manifest_before = (bundle_copy / MANIFEST_NAME).read_bytes()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from edge_clipguard.runtime.errors import ProfileError
-from edge_clipguard.runtime.profile import STAGES, ProfileRequest, parse_batch_sizes, parse_precisions, profile_bundle
+from edge_clipguard.runtime.profile import parse_batch_sizes, profile_bundle
+from edge_clipguard.runtime.profile_types import STAGES, ProfileRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,20 +47,12 @@ def test_profile_json_lists_rows_environment_and_request(report):
 def test_profile_lean_import_has_no_torch_without_compare(tiny_bundle):
     import subprocess
 
-    code = ("import sys; from edge_clipguard.runtime.profile import ProfileRequest, profile_bundle; "
+    code = ("import sys; from edge_clipguard.runtime.profile import profile_bundle; "
+            "from edge_clipguard.runtime.profile_types import ProfileRequest; "
             f"profile_bundle(ProfileRequest({str(tiny_bundle)!r}, backend='onnxruntime', device='cpu', iters=1, "
             "warmup=0, threads=1)); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_unknown_precision_is_refused():
-    with pytest.raises(ProfileError):
-        parse_precisions("int4")
-
-
-def test_precision_lists_parse():
-    assert parse_precisions("all") == () and parse_precisions("fp32,int8") == ("fp32", "int8")
 
 
 @pytest.mark.parametrize("text", ["", "0", "1,-2", "a"])

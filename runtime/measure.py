@@ -1,0 +1,71 @@
+"""Timing one pipeline: the stages (tokenize, preprocess, infer, decode) back to back, many iterations.
+
+Used by ``profile`` for every bundle artifact and by ``profile_torch`` for the PyTorch reference rows,
+so every row is measured by the same loop on the same inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import ProfileError
+from .profile_types import STAGES, ProfileRequest, ProfileRow
+from .timing import Stats
+
+# Varied lengths (one over the tiny model's 16 tokens) so tokenize cost is realistic.
+SAMPLE_TEXTS = (
+    "About the stars: what a lovely, sunny afternoon.",
+    "The red circle looks broken and I want a refund right now!",
+    "About the crosses: meh.",
+    "Honestly the triangle in the corner is the best thing I have bought this year, it arrived early, it was "
+    "well packed and the colour is exactly as in the photo.",
+)
+
+
+def sample_inputs(batch: int, image_size: tuple[int, int], seed: int = 0) -> tuple[list[str], list[np.ndarray]]:
+    """Deterministic texts and non-square noise images (HxWx3 uint8) for timing."""
+    rng = np.random.default_rng(seed)
+    width, height = image_size
+    texts = [SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)] for i in range(batch)]
+    images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(batch)]
+    return texts, images
+
+
+Pipeline = tuple[Callable, Callable, Callable, Callable]
+
+
+def measure(stages: Pipeline, texts: list[str], images: list[np.ndarray], iters: int,
+            warmup: int) -> tuple[dict[str, Stats], Stats, float]:
+    """Time the stages (tokenize, preprocess, infer, decode); returns (per-stage, e2e, median overhead ms)."""
+    tokenize, preprocess, infer, decode = stages
+    if iters < 1 or warmup < 0:
+        raise ProfileError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
+    samples = {name: np.empty(iters, dtype=np.int64) for name in (*STAGES, "e2e")}
+    clock = time.perf_counter_ns
+    for i in range(warmup + iters):
+        t0 = clock()
+        tokens = tokenize(texts)
+        t1 = clock()
+        pixels = preprocess(images)
+        t2 = clock()
+        outputs = infer(tokens, pixels)
+        t3 = clock()
+        decode(outputs, tokens, pixels)
+        t4 = clock()
+        if i >= warmup:
+            j = i - warmup
+            for name, value in zip((*STAGES, "e2e"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                samples[name][j] = value
+    stats = {name: Stats.from_ns(samples[name]) for name in STAGES}
+    overhead = float(np.median(samples["e2e"] - samples["infer"]) / 1e6)
+    return stats, Stats.from_ns(samples["e2e"]), overhead
+
+
+def measured_row(name: str, backend: str, device: str, precision: str, batch: int, stages: Pipeline,
+                 req: ProfileRequest) -> ProfileRow:
+    texts, images = sample_inputs(batch, req.image_size)
+    per_stage, e2e, overhead = measure(stages, texts, images, req.iters, req.warmup)
+    return ProfileRow(name, backend, device, precision, batch, per_stage, e2e, overhead, batch * 1000.0 / e2e.p50)

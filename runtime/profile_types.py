@@ -1,0 +1,52 @@
+"""What ``profile`` is asked for and what it reports: plain dataclasses shared by ``profile`` and its
+PyTorch add-on (``profile_torch``), so neither has to import the other's module to build a row."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .timing import Stats
+
+STAGES = ("tokenize", "preprocess", "infer", "decode")
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    bundle: str
+    backend: str = "auto"  # auto|all: every backend usable here; or onnxruntime | tensorrt
+    device: str = "auto"
+    precisions: tuple[str, ...] = ()  # empty: all
+    batch_sizes: tuple[int, ...] = (1,)
+    iters: int = 50
+    warmup: int = 5
+    threads: int | None = None
+    compare_torch: str | None = None  # checkpoint path: adds PyTorch eager (+ torch.compile) rows
+    torch_compile: bool = True
+    image_size: tuple[int, int] = (640, 480)  # (width, height) of the synthetic input image
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    """One artifact/backend/batch combination; ``note`` explains a row without numbers."""
+
+    name: str
+    backend: str
+    device: str
+    precision: str
+    batch: int
+    stages: dict[str, Stats] = field(default_factory=dict)
+    e2e: Stats | None = None
+    overhead_ms: float | None = None
+    throughput: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    rows: tuple[ProfileRow, ...]
+    environment: dict[str, object]
+    request: dict[str, object]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": [asdict(r) for r in self.rows], "environment": self.environment, "request": self.request,
+                "stages": list(STAGES), "units": {"latency": "ms", "throughput": "samples/s"}}
