@@ -25,6 +25,7 @@ from edge_clipguard.atomic import write_text_atomic
 from edge_clipguard.data.manifest import Sample, read_manifest
 from edge_clipguard.data.vader import load_vader, prepare_vader
 from edge_clipguard.paths import default_vader_dir
+from edge_clipguard.train.metrics import pearson
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -175,32 +176,21 @@ def train(model, model_cfg, tokenizer, data: BenchData, tcfg, out_dir: str | Pat
 def evaluate_text(model, tokenizer, rows: list[Sample], batch_size: int, device) -> np.ndarray:
     """Predicted 0-10 scores for text-only rows (blank image, as the trainer sees them)."""
     from edge_clipguard.data.dataset import ManifestDataset
-    from edge_clipguard.train.evaluate import predict_dataset
+    from edge_clipguard.train.evaluate import predict_dataset, torch_infer
 
-    scores, _, _ = predict_dataset(model, ManifestDataset(rows, tokenizer, model.cfg.image_size), batch_size, device)
-    return scores
+    dataset = ManifestDataset(rows, tokenizer, model.cfg.image_size)
+    return predict_dataset(torch_infer(model, device), dataset, batch_size).scores
 
 
 def evaluate_scenes(model, tokenizer, rows: list[Sample], batch_size: int, device, ablation: bool = True) -> dict:
     """``evaluate_samples`` (score per domain, pycocotools mAP, text-masked ablation) or, without the
     ablation, the same first two parts only."""
-    from edge_clipguard.data.dataset import ManifestDataset
-    from edge_clipguard.train.evaluate import _detection, evaluate_samples, predict_dataset
-    from edge_clipguard.train.metrics import per_domain_metrics
+    from edge_clipguard.train.evaluate import evaluate_model, evaluate_samples, torch_infer
 
     if ablation:
         return evaluate_samples(model, tokenizer, rows, batch_size, device)
-    scores, detections, truth = predict_dataset(model, ManifestDataset(rows, tokenizer, model.cfg.image_size),
-                                                batch_size, device)
-    return {"score": per_domain_metrics(scores, np.asarray([r.score for r in rows]), [r.domain for r in rows]),
-            "detection": _detection(detections, truth, model.cfg.num_classes)}
-
-
-def pearson(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+    cfg = model.cfg
+    return evaluate_model(torch_infer(model, device), rows, tokenizer, cfg.image_size, cfg.num_classes, batch_size)[0]
 
 
 def bootstrap_diff(model: np.ndarray, other: np.ndarray, truth: np.ndarray, n: int = 1000,
@@ -270,13 +260,12 @@ def write_json(path: str | Path, payload: dict) -> Path:
 
 def quick_metrics(model, dataset, rows: list[Sample], batch_size: int, device) -> dict:
     """Score Pearson/MAE (pooled over ``rows``) and pycocotools mAP on the rows that have images."""
-    from edge_clipguard.train.evaluate import _detection, predict_dataset
-    from edge_clipguard.train.metrics import regression_metrics
+    from edge_clipguard.train.evaluate import predict_dataset, score_predictions, torch_infer
 
-    scores, detections, truth = predict_dataset(model, dataset, batch_size, device)
-    reg = regression_metrics(scores, np.asarray([r.score for r in rows]))
-    det = _detection(detections, truth, model.cfg.num_classes)
-    return {"score_pearson": reg["pearson"], "score_mae": reg["mae"], "map50": det["map50"],
+    metrics = score_predictions(predict_dataset(torch_infer(model, device), dataset, batch_size), rows,
+                                model.cfg.num_classes)
+    pooled, det = metrics["score"]["pooled"], metrics["detection"]
+    return {"score_pearson": pooled["pearson"], "score_mae": pooled["mae"], "map50": det["map50"],
             "map50_95": det["map50_95"]}
 
 

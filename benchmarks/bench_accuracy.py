@@ -9,7 +9,7 @@ Trains a model (or takes ``--checkpoint``) and evaluates it on held-out data:
       - the VADER lexicon computed in this run on the same rows (``vaderSentiment``
         SentimentIntensityAnalyzer compound score; Pearson r is invariant to the data's linear map
         ``score = 1.25 * (rating + 4)``, so r vs the 0-10 target equals r vs the raw mean rating),
-      - the figures in DESIGN.md section 9 (VADER lexicon, and one human rater vs the others),
+      - the peer figures the team measured on 2026-11-22 (VADER lexicon, and one human rater vs the others),
     with a 95% paired-bootstrap interval of r(model) - r(VADER) over rows; "beats VADER?" is
     "yes"/"no" by the point estimate and "(sig)" when the interval excludes 0;
   * the test scenes (images + VADER *test* sentences): pycocotools mAP50 / mAP50-95 and the
@@ -29,7 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-# DESIGN.md section 9 ("Numbers we measured for the peers", 2026-11-22): Pearson r vs the human mean
+from edge_clipguard.train.metrics import pearson  # noqa: E402
+
+# Peer figures the team measured on 2026-11-22 (its design notes, outside this repo): Pearson r vs the human mean
 # on the VADER sentences. The lexicon row is recomputed in every run on our test rows; these are for
 # reference. The human row is one rater vs the mean of the others -- not recomputable here (the
 # sdist ships only the means), so it is a constant.
@@ -53,8 +55,8 @@ def score_table(model_scores, lexicon, rows, n_boot: int) -> tuple[list[list], d
         keep = np.ones(len(rows), bool) if domain == "pooled" else domains == domain
         if not keep.any():
             continue
-        r_model = C.pearson(model_scores[keep], truth[keep])
-        r_vader = C.pearson(lexicon[keep], truth[keep])
+        r_model = pearson(model_scores[keep], truth[keep])
+        r_vader = pearson(lexicon[keep], truth[keep])
         lo, hi = C.bootstrap_diff(model_scores[keep], lexicon[keep], truth[keep], n_boot)
         beats = ("yes" if r_model > r_vader else "no") + (" (sig)" if lo > 0 or hi < 0 else "")
         human = DESIGN_HUMAN_R.get(domain)
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     rows, score_result = score_table(model_scores, lexicon, data.test_vader, args.bootstrap)
     scenes = C.evaluate_scenes(model, tokenizer, data.test_scenes, args.eval_batch, device,
                                ablation=not args.no_ablation)
-    scene_lexicon_r = C.pearson(vader_lexicon([r.text for r in data.test_scenes]),
+    scene_lexicon_r = pearson(vader_lexicon([r.text for r in data.test_scenes]),
                                 [r.score for r in data.test_scenes])
     eval_seconds = round(time.perf_counter() - t0, 1)
 
@@ -109,15 +111,15 @@ def main(argv=None) -> int:
     print(f"\naccuracy, model '{model_cfg.name}' ({info.get('trained_steps', 'checkpoint')} steps), "
           f"device {device}; held-out VADER test rows (text only):")
     print(C.table(SCORE_HEADER, rows))
-    print("§9 = DESIGN.md section 9 constants (not recomputed); vader_r(run) = vaderSentiment on these rows.")
+    print("§9 = peer figures measured 2026-11-22 (not recomputed); vader_r(run) = vaderSentiment on these rows.")
     print(f"\nheld-out test scenes ({len(data.test_scenes)} images, texts from VADER test sentences):")
     print(C.table(["variant", "images", "mAP50", "mAP50-95", "score_r"], det_rows))
     name = f"bench_accuracy_{model_cfg.name}{('_' + args.tag) if args.tag else ''}.json"
     path = C.write_json(Path(args.out_dir) / name, {
         "args": vars(args), "environment": C.environment(), "data": data.describe(), "model": info,
         "score": score_result, "scenes": scenes, "scenes_vader_lexicon_r": scene_lexicon_r,
-        "design_constants": {"source": "DESIGN.md section 9 (2026-11-22)", "vader_r": DESIGN_VADER_R,
-                             "human_r": DESIGN_HUMAN_R},
+        "design_constants": {"source": "peer figures measured 2026-11-22 (team design notes)",
+                             "vader_r": DESIGN_VADER_R, "human_r": DESIGN_HUMAN_R},
         "eval_seconds": eval_seconds, "seconds": round(time.perf_counter() - started, 1),
     })
     print(f"json: {path}")

@@ -6,6 +6,7 @@ goes straight to training. Each step calls the same library function as its CLI 
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -100,7 +101,8 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
 
 
 def _export(work: Path, val_manifest: Path) -> tuple[Path, str]:
-    from .export.bundle_writer import ExportRequest, export_bundle, format_summary
+    from .export.bundle_writer import export_bundle, format_summary
+    from .export.types import ExportRequest
 
     result = export_bundle(ExportRequest(checkpoint=str(work / "run" / "last.pt"), out=str(work / "bundle"),
                                          int8=True, val_data=str(val_manifest), engine="auto", force=True),
@@ -110,8 +112,8 @@ def _export(work: Path, val_manifest: Path) -> tuple[Path, str]:
 
 def _predict(bundle: Path, work: Path, val_manifest: Path, num_classes: int) -> tuple[Path, dict]:
     from .data.manifest import read_manifest
+    from .image_io import load_image
     from .runtime.draw import draw_result, save_image_atomic
-    from .runtime.image_io import load_image
     from .runtime.predictor import Predictor
 
     sample = next(s for s in read_manifest(val_manifest, num_classes) if s.image)
@@ -123,11 +125,36 @@ def _predict(bundle: Path, work: Path, val_manifest: Path, num_classes: int) -> 
 
 
 def _profile(bundle: Path, work: Path, cfg: DemoConfig) -> tuple[Path, str]:
-    from .runtime.profile import ProfileRequest, profile_bundle
+    from .runtime.profile import profile_bundle
     from .runtime.profile_report import format_table, write_json
+    from .runtime.profile_types import ProfileRequest
 
     report = profile_bundle(ProfileRequest(bundle=str(bundle), backend="onnxruntime", device="cpu",
                                            batch_sizes=(1,), iters=cfg.profile_iters, warmup=3,
                                            compare_torch=str(work / "run" / "last.pt"),
                                            torch_compile=cfg.compare_compile))
     return write_json(report, work / "profile.json"), format_table(report)
+
+
+def _cmd_demo(args) -> None:
+    run_demo(DemoConfig(work_dir=args.work, config=args.config, train_scenes=args.train_scenes,
+                        val_scenes=args.val_scenes, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                        profile_iters=args.profile_iters, compare_compile=args.compile))
+
+
+def register(commands) -> None:
+    """Add ``demo`` to the CLI's subparsers; its defaults come from DemoConfig (one source)."""
+    demo = commands.add_parser("demo", help="the main job on built-in defaults")
+    defaults = DemoConfig()  # one source for the demo's defaults
+    demo.add_argument("--work", default=defaults.work_dir, help="work folder")
+    demo.add_argument("--config", default=defaults.config)
+    demo.add_argument("--train-scenes", type=int, default=defaults.train_scenes)
+    demo.add_argument("--val-scenes", type=int, default=defaults.val_scenes)
+    demo.add_argument("--steps", type=int, default=defaults.steps)
+    demo.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    demo.add_argument("--seed", type=int, default=defaults.seed)
+    demo.add_argument("--profile-iters", type=int, default=defaults.profile_iters,
+                      help="timed iterations per profile row")
+    demo.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                      help="also profile torch.compile (slow to compile on a small CPU)")
+    demo.set_defaults(handler=_cmd_demo)

@@ -5,8 +5,10 @@
         result = predictor.predict("the red star is lovely", "photo.jpg")
         result.score, [(d.class_name, d.box, d.confidence) for d in result.detections]
 
-No torch import anywhere under this package (a test checks it in a fresh interpreter); backends are
-imported only when a Predictor chooses them.
+Loading and predicting import no torch and none of the training, data or export packages (a test
+checks it in a fresh interpreter); backends are imported only when a Predictor chooses them. The one
+exception is ``profile_torch``, which ``profile --compare-torch CKPT`` imports on purpose to time
+PyTorch next to the bundle.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..boxes import box_iou_xyxy
 from ..contract import BOXES, CONFIDENCES, LABELS, SCORE
 from ..preprocess import Letterbox, boxes_to_original
 from .results import Detection, Result
@@ -19,23 +20,13 @@ DEFAULT_MIN_CONFIDENCE = 0.25  # Ultralytics' predict default; the graph keeps t
 DEFAULT_NMS_IOU = 0.7  # Ultralytics' default IoU threshold
 
 
-def pairwise_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """IoU of one x1y1x2y2 box [4] with each of ``others`` [N, 4]."""
-    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    inter = ix * iy
-    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
-    union = area(box) + area(others) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
 def class_nms(boxes: np.ndarray, labels: np.ndarray, order: list[int], iou: float) -> list[int]:
     """Greedy per-class NMS: walk ``order`` (most confident first) and keep a box unless a kept box
     of the same label overlaps it by more than ``iou``. Returns the kept indices, in order."""
     kept: list[int] = []
     for i in order:
         same = [k for k in kept if labels[k] == labels[i]]
-        if not same or pairwise_iou(boxes[i], boxes[same]).max() <= iou:
+        if not same or box_iou_xyxy(boxes[i], boxes[same]).max() <= iou:
             kept.append(i)
     return kept
 

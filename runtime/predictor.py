@@ -18,11 +18,11 @@ import numpy as np
 from ..bundle import Artifact, Manifest, read_manifest, verify_file
 from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
+from ..image_io import DEFAULT_MAX_PIXELS, load_image
 from .backends import create_runner
 from .backends.base import Runner
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
 from .errors import ImageError, TextError
-from .image_io import DEFAULT_MAX_PIXELS, load_image
 from .image_stage import ImageBatch, ImageStage
 from .results import Result
 from .selection import choose

@@ -12,15 +12,15 @@ Run ``python -m edge_clipguard.data.calibration --out calibration_data`` to rebu
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
 
 from ..atomic import atomic_directory, write_text_atomic
 from ..errors import DataError
-from .manifest import Sample, read_manifest, write_manifest
+from .manifest import Sample, write_manifest
 from .scenes import SceneSpec, make_scene_sample
+from .text_refs import load_manifest
 from .vader import META_NAME, load_vader, prepare_vader
 
 CALIB_MANIFEST = "calib.jsonl"
@@ -130,7 +130,7 @@ def load_calibration_samples(path: str | Path | None, num_classes: int | None = 
     """Calibration rows from a folder, a manifest, or (None) the committed set; every row must
     have an existing image. ``name="val.jsonl"`` reads a folder's validation part instead."""
     manifest = calibration_manifest(path, name)
-    samples = read_manifest(manifest, num_classes, vader_dir=vader_dir)
+    samples = load_manifest(manifest, num_classes, vader_dir=vader_dir)
     for number, sample in enumerate(samples, start=1):
         if sample.image is None:
             raise DataError(f"{manifest}: sample {number} has no image; every calibration row needs one "
@@ -138,26 +138,3 @@ def load_calibration_samples(path: str | Path | None, num_classes: int | None = 
         if not Path(sample.image).is_file():
             raise DataError(f"{manifest}: sample {number}: image {sample.image} not found")
     return samples
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m edge_clipguard.data.calibration`` (also wired as ``edge-clipguard data calibration``)."""
-    parser = argparse.ArgumentParser(prog="python -m edge_clipguard.data.calibration",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=COMMITTED_DIR, help="output folder (default: ./calibration_data)")
-    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="calibration rows (VADER train sentences)")
-    parser.add_argument("--val-count", type=int, default=DEFAULT_VAL_COUNT, help="validation rows (VADER val)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--vader", help="prepared VADER folder (default: the cache, prepared if absent)")
-    args = parser.parse_args(argv)
-    try:
-        path = make_calibration_set(args.out, args.count, args.seed, args.vader, args.val_count)
-    except DataError as exc:
-        print(f"error: {exc}")
-        return 2
-    print(f"{args.count} calibration rows: {path}" + (f"; {args.val_count} validation rows" if args.val_count else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

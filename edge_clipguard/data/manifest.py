@@ -8,7 +8,8 @@ manifest's folder (or absolute); it is null for text-only rows such as the VADER
 A row may hold ``"text_ref": {"source": "vader", "id": "tweets:3008", "prefix": "About the stars: "}``
 *instead of* ``"text"`` and ``"score"``: the reader fills them in from the prepared VADER cache
 (text = prefix + sentence, score = the sentence's score). That lets a manifest be committed
-without third-party text (the calibration set does this); see ``text_refs.py``.
+without third-party text (the calibration set does this). This reader takes the resolver as an
+argument and knows no dataset; ``text_refs.load_manifest`` wires in the VADER cache.
 """
 
 from __future__ import annotations
@@ -116,9 +117,8 @@ def _text_and_score(row: dict, where: str, resolve: RefResolver | None) -> tuple
             raise DataError(f"{where}: field 'text_ref' replaces 'text' and 'score'; drop {clash} or the ref")
         ref = parse_text_ref(row["text_ref"], where)
         if resolve is None:
-            from .text_refs import VaderResolver
-
-            resolve = VaderResolver()
+            raise DataError(f"{where}: field 'text_ref' needs a text resolver; read this manifest with "
+                            "edge_clipguard.data.text_refs.load_manifest (resolves VADER refs)")
         sentence, score = resolve(ref, where)
         text = ref.prefix + sentence
     else:
@@ -129,7 +129,7 @@ def _text_and_score(row: dict, where: str, resolve: RefResolver | None) -> tuple
 def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = None,
               resolve: RefResolver | None = None) -> Sample:
     """Validate one parsed JSON row; raise DataError naming ``where`` (file:line) and the field.
-    ``resolve`` turns a ``text_ref`` into (sentence, score); default: the VADER cache."""
+    ``resolve`` turns a ``text_ref`` into (sentence, score); without one, a ref row is an error."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
     required = REF_REQUIRED_FIELDS if "text_ref" in row else REQUIRED_FIELDS
@@ -183,16 +183,12 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
 
 
 def read_manifest(path: str | Path, num_classes: int | None = None,
-                  vader_dir: str | Path | None = None) -> list[Sample]:
+                  resolve: RefResolver | None = None) -> list[Sample]:
     """Read and validate a JSONL manifest; image paths come back absolute. Rows with a
-    ``text_ref`` get their text and score from the VADER cache at ``vader_dir`` (default: the
-    user cache, prepared through pip on first use)."""
-    from .text_refs import VaderResolver
-
+    ``text_ref`` get their text and score from ``resolve`` (see ``text_refs.load_manifest``)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
-    resolve = VaderResolver(vader_dir)  # loads the cache only if a row references it
     samples = []
     with path.open("r", encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):

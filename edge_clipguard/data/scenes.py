@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..atomic import atomic_directory
+from ..boxes import box_iou_xyxy
 from ..errors import DataError
 from .backgrounds import load_backgrounds
 from .manifest import Sample, TextRef, write_manifest
@@ -51,14 +52,6 @@ class SceneSpec:
     jpeg_quality: int = 90
     background: str = "photo"  # "photo": crops of packaged photos; "procedural": drawn here (committable)
     png_colors: int = 0  # > 0: PNGs become palette images of this many colours (~2x smaller, for committed sets)
-
-
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -134,7 +127,7 @@ def render_scene(rng: np.random.Generator, spec: SceneSpec = SceneSpec()) -> tup
                 continue
             x, y = int(rng.integers(0, width - sw)), int(rng.integers(0, height - sh))
             box = (float(x), float(y), float(x + sw), float(y + sh))
-            if all(_iou(box, other) <= spec.max_overlap_iou for other in boxes):
+            if box_iou_xyxy(np.asarray([box]), np.asarray(boxes)).max(initial=0.0) <= spec.max_overlap_iou:
                 image.paste(sprite, (x, y), sprite)
                 boxes.append(box)
                 labels.append(int(cls))

@@ -13,14 +13,13 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..paths import default_vader_dir
-from .manifest import TextRef
+from .manifest import Sample, TextRef, read_manifest
+from .vader import MANIFEST_NAME, prepare_vader
 
 
 @functools.lru_cache(maxsize=4)
 def _vader_table(manifest: str, mtime_ns: int) -> dict[str, tuple[str, float]]:
     """id -> (sentence, score) of a prepared ``vader.jsonl`` (cached per file version)."""
-    from .manifest import read_manifest
-
     return {row.id: (row.text, row.score) for row in read_manifest(manifest) if row.id is not None}
 
 
@@ -35,8 +34,6 @@ class VaderResolver:
         self._table: dict[str, tuple[str, float]] | None = None
 
     def _load(self, where: str) -> dict[str, tuple[str, float]]:
-        from .vader import MANIFEST_NAME, prepare_vader
-
         manifest = self.vader_dir / MANIFEST_NAME
         how = f"run 'edge-clipguard data vader --out {self.vader_dir}' (pip fetches the vadersentiment sdist)"
         if not manifest.is_file():
@@ -59,3 +56,11 @@ class VaderResolver:
             raise DataError(f"{where}: text_ref id {ref.id!r} is not in the VADER cache "
                             f"{self.vader_dir} (ids look like 'tweets:3008')")
         return found
+
+
+def load_manifest(path: str | Path, num_classes: int | None = None,
+                  vader_dir: str | Path | None = None) -> list[Sample]:
+    """Read a dataset manifest whose rows may name VADER sentences by ``text_ref``: the reader every
+    command uses for users' data. The VADER cache at ``vader_dir`` (default: the user cache) is read,
+    or prepared through pip, only when the first ref row is met."""
+    return read_manifest(path, num_classes, resolve=VaderResolver(vader_dir))

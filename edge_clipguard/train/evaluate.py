@@ -1,65 +1,127 @@
-"""Evaluate a model on manifests: score metrics per VADER domain, COCO mAP, and the text-masked ablation.
+"""The one evaluation engine: run any model (PyTorch, ONNX Runtime, ...) over manifest rows and score it.
+
+``predict_dataset`` feeds a ``ManifestDataset`` batch by batch to an ``Infer`` callable (numpy feed in,
+the four graph outputs out), so PyTorch checkpoints (``torch_infer``) and exported files
+(``onnx_infer``) are scored by the same code; ``score_predictions`` gives score metrics per VADER
+domain and COCO mAP by pycocotools. ``evaluate`` (the CLI command) and export's accuracy column both
+use these, as do the benchmarks.
 
 Detection is scored in letterboxed-input pixels (IoU does not change under the letterbox's
-uniform scale and shift, so mAP is the same as in original pixels). The ablation runs the same
-checkpoint with every text replaced by the empty string: if mAP stays up, the box head is not
+uniform scale and shift, so mAP is the same as in original pixels). The text-masked ablation runs the
+same checkpoint with every text replaced by the empty string: if mAP stays up, the box head is not
 reading the text.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..data.dataset import ManifestDataset, collate
+from ..contract import INPUT_NAMES, OUTPUT_NAMES
 from ..data.manifest import Sample
 from .metrics import coco_map, per_domain_metrics
 
+# numpy feed (contract input names) -> (score [B], boxes [B,K,4], confidences [B,K], labels [B,K])
+Infer = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
-@torch.no_grad()
-def predict_dataset(model, dataset: ManifestDataset, batch_size: int = 16, device: str | torch.device = "cpu"):
-    """Returns (scores [N], list of (boxes, confidences, labels) per sample, ground truth per sample)."""
+
+@dataclass(frozen=True)
+class Predictions:
+    """One entry per dataset row, in order. detections[i] = (boxes [K,4], confidences [K], labels [K]);
+    truth[i] = (boxes [N,4], labels [N], has_image), boxes in letterboxed-input pixels."""
+
+    scores: np.ndarray
+    detections: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    truth: list[tuple[np.ndarray, np.ndarray, bool]]
+
+
+def torch_infer(model, device="cpu") -> Infer:
+    """A ClipGuardFusion (float or fake-quant) as an Infer: in-graph decode, outputs as float32/int64 numpy."""
+    import torch
+
     model.eval().to(device)
+
+    @torch.no_grad()
+    def infer(feed: dict[str, np.ndarray]):
+        outs = model.decode(model(*(torch.from_numpy(feed[name]).to(device) for name in INPUT_NAMES)))
+        return tuple(o.float().cpu().numpy() if o.is_floating_point() else o.cpu().numpy() for o in outs)
+
+    return infer
+
+
+def onnx_infer(path: str | Path, threads: int = 2) -> Infer:
+    """An ONNX file run by ONNX Runtime's CPU provider as an Infer."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda feed: tuple(session.run(list(OUTPUT_NAMES), feed))
+
+
+def feed_batches(dataset, batch_size: int):
+    """(numpy feed, ground truth per row) batch by batch, in dataset order."""
+    import torch
+
+    from ..data.dataset import collate
+
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
-    scores, detections, truth = [], [], []
     for batch in loader:
-        score, boxes, confidences, labels = model.decode(model(batch["input_ids"].to(device),
-                                                               batch["attention_mask"].to(device),
-                                                               batch["pixel_values"].to(device)))
-        scores.append(score.float().cpu().numpy())
-        for i in range(len(score)):
-            detections.append((boxes[i].float().cpu().numpy(), confidences[i].float().cpu().numpy(),
-                               labels[i].cpu().numpy()))
-            truth.append((batch["boxes"][i].numpy(), batch["labels"][i].numpy(), bool(batch["has_image"][i])))
-    return np.concatenate(scores), detections, truth
+        feed = {name: batch[name].numpy() for name in INPUT_NAMES}
+        truth = [(b.numpy(), lab.numpy(), bool(h)) for b, lab, h in zip(batch["boxes"], batch["labels"],
+                                                                         batch["has_image"])]
+        yield feed, truth
 
 
-def _detection(detections, truth, num_classes: int) -> dict:
-    keep = [i for i, (boxes, _, has_image) in enumerate(truth) if has_image and len(boxes)]
-    result = coco_map([truth[i][:2] for i in keep], [detections[i] for i in keep], num_classes)
+def predict_dataset(infer: Infer, dataset, batch_size: int = 16) -> Predictions:
+    """Run ``infer`` over every row of a ``ManifestDataset``."""
+    scores, detections, truth = [], [], []
+    for feed, batch_truth in feed_batches(dataset, batch_size):
+        score, boxes, confidences, labels = infer(feed)
+        scores.append(np.asarray(score, dtype=np.float64))
+        detections.extend((boxes[i], confidences[i], labels[i]) for i in range(len(score)))
+        truth.extend(batch_truth)
+    return Predictions(np.concatenate(scores), detections, truth)
+
+
+def detection_metrics(pred: Predictions, num_classes: int) -> dict:
+    """mAP50 / mAP50-95 over the rows that have an image and at least one target box."""
+    keep = [i for i, (boxes, _, has_image) in enumerate(pred.truth) if has_image and len(boxes)]
+    result = coco_map([pred.truth[i][:2] for i in keep], [pred.detections[i] for i in keep], num_classes)
     return {**result, "images": len(keep)}
 
 
-def evaluate_samples(model, tokenizer, samples: list[Sample], batch_size: int = 16, device="cpu") -> dict:
-    """Full evaluation of one model on manifest rows (scenes and/or text-only VADER rows)."""
-    cfg = model.cfg
-    dataset = ManifestDataset(samples, tokenizer, cfg.image_size)
-    scores, detections, truth = predict_dataset(model, dataset, batch_size, device)
+def score_predictions(pred: Predictions, samples: list[Sample], num_classes: int) -> dict:
+    """{"score": metrics per domain and pooled, "detection": mAP} of predictions for ``samples`` (same order)."""
     true_scores = np.asarray([s.score for s in samples])
-    domains = [s.domain for s in samples]
-    result = {"score": per_domain_metrics(scores, true_scores, domains),
-              "detection": _detection(detections, truth, cfg.num_classes)}
+    return {"score": per_domain_metrics(pred.scores, true_scores, [s.domain for s in samples]),
+            "detection": detection_metrics(pred, num_classes)}
+
+
+def evaluate_model(infer: Infer, samples: list[Sample], tokenizer, image_size: int, num_classes: int,
+                   batch_size: int = 16) -> tuple[dict, Predictions]:
+    """Run ``infer`` over manifest rows and score it; returns (metrics, predictions)."""
+    from ..data.dataset import ManifestDataset
+
+    pred = predict_dataset(infer, ManifestDataset(samples, tokenizer, image_size), batch_size)
+    return score_predictions(pred, samples, num_classes), pred
+
+
+def evaluate_samples(model, tokenizer, samples: list[Sample], batch_size: int = 16, device="cpu") -> dict:
+    """Full evaluation of one checkpoint on manifest rows, plus the text-masked ablation."""
+    cfg = model.cfg
+    infer = torch_infer(model, device)
+    result, _ = evaluate_model(infer, samples, tokenizer, cfg.image_size, cfg.num_classes, batch_size)
     # The ablation needs only the rows with an image: a text-only row with its text removed holds
     # nothing at all (blank image, empty text), so it would add cost and a constant score.
-    with_image = [s for s in samples if s.image is not None]
+    with_image = [dataclasses.replace(s, text="") for s in samples if s.image is not None]
     if with_image:
-        masked = ManifestDataset([dataclasses.replace(s, text="") for s in with_image], tokenizer, cfg.image_size)
-        m_scores, m_detections, m_truth = predict_dataset(model, masked, batch_size, device)
-        result["text_masked"] = {"detection": _detection(m_detections, m_truth, cfg.num_classes),
-                                 "score": per_domain_metrics(m_scores, np.asarray([s.score for s in with_image]),
-                                                             [s.domain for s in with_image])["pooled"]}
+        masked, _ = evaluate_model(infer, with_image, tokenizer, cfg.image_size, cfg.num_classes, batch_size)
+        result["text_masked"] = {"detection": masked["detection"], "score": masked["score"]["pooled"]}
     return result
 
 

@@ -8,17 +8,24 @@ import io
 import numpy as np
 
 
+def pearson(a, b) -> float:
+    """Pearson r of two equal-length sequences; NaN when fewer than two values or either is constant."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Pearson r, MAE and R^2 of predicted vs true scores."""
     pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
     n = len(pred)
     if n == 0:
         return {"n": 0, "pearson": float("nan"), "mae": float("nan"), "r2": float("nan")}
-    pearson = float(np.corrcoef(pred, true)[0, 1]) if n > 1 and pred.std() > 0 and true.std() > 0 else float("nan")
     ss_res = float(((true - pred) ** 2).sum())
     ss_tot = float(((true - true.mean()) ** 2).sum())
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    return {"n": n, "pearson": pearson, "mae": float(np.abs(pred - true).mean()), "r2": r2}
+    return {"n": n, "pearson": pearson(pred, true), "mae": float(np.abs(pred - true).mean()), "r2": r2}
 
 
 def per_domain_metrics(pred: np.ndarray, true: np.ndarray, domains: list[str | None]) -> dict[str, dict]:

@@ -8,18 +8,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..boxes import box_iou_xyxy
 from .loop import batch_losses
 from .losses import weighted_total
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of x1y1x2y2 boxes a [N, 4] and b [M, 4]."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+from .metrics import pearson
 
 
 @torch.no_grad()
@@ -36,11 +28,10 @@ def quick_eval(model, loader) -> dict[str, float]:
             if not has_image or len(batch["boxes"][i]) == 0:
                 continue
             with_image += 1
-            iou = box_iou(boxes[i, :1].numpy(), batch["boxes"][i].numpy())[0]
+            iou = box_iou_xyxy(boxes[i, :1].numpy(), batch["boxes"][i].numpy())[0]
             same_class = batch["labels"][i].numpy() == int(labels[i, 0])
             hits += int(bool(np.any((iou >= 0.5) & same_class)))
     pred, true = np.asarray(pred_scores), np.asarray(true_scores)
-    pearson = float(np.corrcoef(pred, true)[0, 1]) if len(pred) > 1 and pred.std() > 0 else float("nan")
     model.train()
     return {"loss": float(np.mean(losses)), "score_mae": float(np.mean(np.abs(pred - true))),
-            "score_pearson": pearson, "top1_hit": hits / max(1, with_image)}
+            "score_pearson": pearson(pred, true), "top1_hit": hits / max(1, with_image)}

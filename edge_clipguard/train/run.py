@@ -27,11 +27,11 @@ class TrainRequest:
 
 
 def read_manifests(paths: tuple[str, ...], num_classes: int):
-    from ..data.manifest import read_manifest
+    from ..data.text_refs import load_manifest
 
     samples = []
     for path in paths:
-        samples.extend(read_manifest(path, num_classes))
+        samples.extend(load_manifest(path, num_classes))
     return samples
 
 

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from edge_clipguard.data.manifest import Sample, read_manifest, write_manifest
+from edge_clipguard.data.text_refs import load_manifest
 from edge_clipguard.errors import DataError
 
 
@@ -72,35 +73,41 @@ def _vader_sentence(vader_dir, index=0):
 def test_text_ref_resolves_text_and_score_from_the_vader_cache(tmp_path, vader_dir):
     sentence = _vader_sentence(vader_dir)
     path = _write(tmp_path / "m.jsonl", [_ref_row(sentence.id)])
-    [sample] = read_manifest(path, vader_dir=vader_dir)
+    [sample] = load_manifest(path, vader_dir=vader_dir)
     assert (sample.text, sample.score) == ("About the star: " + sentence.text, sentence.score)
 
 
 def test_text_ref_rows_are_written_back_without_the_text(tmp_path, vader_dir):
     sentence = _vader_sentence(vader_dir, 5)
     path = _write(tmp_path / "m.jsonl", [_ref_row(sentence.id)])
-    written = json.loads(write_manifest(tmp_path / "out.jsonl", read_manifest(path, vader_dir=vader_dir)).read_text())
+    written = json.loads(write_manifest(tmp_path / "out.jsonl", load_manifest(path, vader_dir=vader_dir)).read_text())
     assert written["text_ref"] == {"source": "vader", "id": sentence.id, "prefix": "About the star: "}
     assert "text" not in written and "score" not in written
+
+
+def test_plain_reader_refuses_a_text_ref_row_without_a_resolver(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [_ref_row()])
+    with pytest.raises(DataError, match=r"m\.jsonl:1: field 'text_ref' needs a text resolver; .*load_manifest"):
+        read_manifest(path)
 
 
 def test_text_ref_next_to_text_is_rejected(tmp_path):
     path = _write(tmp_path / "m.jsonl", [_ref_row(text="hello")])
     with pytest.raises(DataError, match=r"m\.jsonl:1: field 'text_ref' replaces 'text' and 'score'; drop \['text'\]"):
-        read_manifest(path, vader_dir=tmp_path / "no-cache")
+        load_manifest(path, vader_dir=tmp_path / "no-cache")
 
 
 def test_text_ref_with_unknown_source_is_rejected(tmp_path):
     row = {**_ref_row(), "text_ref": {"source": "imdb", "id": "x:1"}}
     path = _write(tmp_path / "m.jsonl", [row])
     with pytest.raises(DataError, match=r"m\.jsonl:1: text_ref 'source' must be one of \['vader'\], got 'imdb'"):
-        read_manifest(path, vader_dir=tmp_path / "no-cache")
+        load_manifest(path, vader_dir=tmp_path / "no-cache")
 
 
 def test_unknown_text_ref_id_names_file_line_and_id(tmp_path, vader_dir):
     path = _write(tmp_path / "m.jsonl", [GOOD, _ref_row("tweets:no-such-row")])
     with pytest.raises(DataError, match=r"m\.jsonl:2: text_ref id 'tweets:no-such-row' is not in the VADER cache"):
-        read_manifest(path, vader_dir=vader_dir)
+        load_manifest(path, vader_dir=vader_dir)
 
 
 def test_missing_vader_cache_says_how_to_prepare_it(tmp_path):
@@ -119,11 +126,11 @@ def test_missing_vader_cache_is_prepared_on_first_use(tmp_path, vader_dir):
     shutil.copytree(vader_dir / "sdist", cache / "sdist")  # pip's download, so no network is needed here
     sentence = _vader_sentence(vader_dir)
     path = _write(tmp_path / "m.jsonl", [_ref_row(sentence.id)])
-    [sample] = read_manifest(path, vader_dir=cache)
+    [sample] = load_manifest(path, vader_dir=cache)
     assert sample.text.endswith(sentence.text) and (cache / "vader.jsonl").is_file()
 
 
 def test_rows_without_text_ref_never_touch_the_vader_cache(tmp_path):
     path = _write(tmp_path / "m.jsonl", [GOOD])
-    assert read_manifest(path, vader_dir=tmp_path / "cache")[0].text == GOOD["text"]
+    assert load_manifest(path, vader_dir=tmp_path / "cache")[0].text == GOOD["text"]
     assert not (tmp_path / "cache").exists()

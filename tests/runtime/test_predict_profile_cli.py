@@ -9,15 +9,14 @@ from PIL import Image
 
 from edge_clipguard.errors import ClipGuardError
 from edge_clipguard.runtime import Predictor
-from edge_clipguard.runtime.cli_commands import add_predict_parser, add_profile_parser
+from edge_clipguard.runtime.cli import register
 
 
 def run_cli(argv: list[str]) -> int:
     """What edge_clipguard.cli.main does: dispatch to the handler; user errors -> one line, exit 2."""
     parser = argparse.ArgumentParser(prog="edge-clipguard")
     commands = parser.add_subparsers(dest="command", required=True)
-    add_predict_parser(commands)
-    add_profile_parser(commands)
+    register(commands)
     args = parser.parse_args(argv)
     try:
         args.handler(args)

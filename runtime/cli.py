@@ -1,9 +1,8 @@
 """``predict`` and ``profile`` subcommands: thin argparse wrappers over the runtime library.
 
-Wire them into ``edge_clipguard.cli.build_parser`` with ``add_predict_parser(commands)`` and
-``add_profile_parser(commands)``; each sets ``handler``. Handlers raise ClipGuardError subclasses for
-anything the user can fix, which the CLI prints as one line (exit 2). No torch import unless
-``profile --compare-torch`` is given.
+``register(commands)`` adds both to the CLI's subparsers, as every command family does; each sets
+``handler``. Handlers raise ClipGuardError subclasses for anything the user can fix, which the CLI
+prints as one line (exit 2). No torch import unless ``profile --compare-torch`` is given.
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ import argparse
 import json
 import sys
 
+from ..bundle import PRECISIONS, parse_precisions
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
-from .selection import BACKENDS, DEVICES, PRECISIONS
+from .selection import BACKENDS, DEVICES
 
 
 def _warn(message: str) -> None:
@@ -34,8 +34,8 @@ def format_result(result, header: str) -> str:
 
 
 def run_predict(args: argparse.Namespace) -> None:
+    from ..image_io import load_image
     from .draw import draw_result, save_image_atomic
-    from .image_io import load_image
     from .predictor import Predictor
 
     image = load_image(args.image)  # decode once: predict and --draw see the same pixels
@@ -57,8 +57,9 @@ def run_predict(args: argparse.Namespace) -> None:
 
 
 def run_profile(args: argparse.Namespace) -> None:
-    from .profile import ProfileRequest, parse_batch_sizes, parse_precisions, profile_bundle
+    from .profile import parse_batch_sizes, profile_bundle
     from .profile_report import format_table, write_json, write_plot
+    from .profile_types import ProfileRequest
 
     req = ProfileRequest(bundle=args.bundle, backend=args.backend, device=args.device,
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
@@ -79,7 +80,13 @@ def _add_common(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> N
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all CPUs)")
 
 
-def add_predict_parser(subparsers) -> argparse.ArgumentParser:
+def register(commands) -> None:
+    """Add ``predict`` and ``profile`` to the CLI's subparsers."""
+    _add_predict_parser(commands)
+    _add_profile_parser(commands)
+
+
+def _add_predict_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("predict", help="score a text and box what it refers to in an image",
                                    description="Run a bundle on one (text, image) pair and print the result.")
     _add_common(parser, BACKENDS)
@@ -98,7 +105,7 @@ def add_predict_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def add_profile_parser(subparsers) -> argparse.ArgumentParser:
+def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("profile", help="latency per stage and end-to-end for every artifact",
                                    description="Time tokenize/preprocess/infer/decode and end-to-end for every "
                                                "artifact the backend(s) can run, side by side.")

@@ -1,0 +1,96 @@
+"""``edge-clipguard info | train | evaluate``: build, train and score models (needs the [train] extra when run)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def _cmd_info(args: argparse.Namespace) -> None:
+    from ..config import load_config
+    from ..model import build_model
+
+    cfg = load_config(args.config)
+    model = build_model(cfg)
+    print(f"config '{cfg.name}': image {cfg.image_size}px, text {cfg.text.max_length} tokens, "
+          f"classes {list(cfg.heads.class_names)}, top_k {cfg.heads.top_k}")
+    for name, child in model.named_children():
+        count = sum(p.numel() for p in child.parameters())
+        print(f"  {name:<14}{count / 1e6:>8.2f} M")
+    print(f"  {'total':<14}{sum(p.numel() for p in model.parameters()) / 1e6:>8.2f} M")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .clipping import ClipConfig
+    from .run import TrainRequest, run_training
+    from .trainer import TrainerConfig
+
+    clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
+    trainer = TrainerConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+                            grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
+                            infonce_weight=args.infonce, seed=args.seed, num_workers=args.workers,
+                            progress=args.progress)
+    summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
+                                        out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
+                                        qat=args.qat, calib_batches=args.calib_batches, device=args.device))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary
+        print(f"trained: {summary}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from ..atomic import write_text_atomic
+    from .checkpoint import load_checkpoint, load_tokenizer_from_checkpoint, restore_model
+    from .evaluate import evaluate_samples, format_report
+    from .run import read_manifests
+
+    payload = load_checkpoint(args.checkpoint)
+    model, cfg = restore_model(payload)
+    samples = read_manifests(tuple(args.data), cfg.num_classes)
+    result = evaluate_samples(model, load_tokenizer_from_checkpoint(payload), samples, args.batch_size)
+    print(format_report(result))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
+        print(f"json: {args.json}")
+
+
+def register(commands) -> None:
+    """Add ``info``, ``train`` and ``evaluate`` to the CLI's subparsers."""
+    info = commands.add_parser("info", help="build a model config and print its parameter counts")
+    info.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
+    info.set_defaults(handler=_cmd_info)
+
+    train = commands.add_parser("train", help="train (or QAT fine-tune) the fusion model on manifests")
+    train.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
+    train.add_argument("--data", action="append", required=True, help="training manifest (repeatable)")
+    train.add_argument("--val-data", action="append", help="validation manifest (repeatable; default: 5%% holdout)")
+    train.add_argument("--out", required=True, help="run folder: last.pt, best.pt, steps.jsonl, curves.png")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (0: no limit)")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--grad-accum", type=int, default=1)
+    train.add_argument("--lr", type=float, default=3e-4)
+    train.add_argument("--warmup", type=int, default=100, help="warm-up steps")
+    train.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"))
+    train.add_argument("--clip", default="norm", choices=("none", "norm", "adaptive", "per-modality"))
+    train.add_argument("--clip-norm", type=float, default=1.0, help="norm limit (per group for per-modality)")
+    train.add_argument("--clip-percentile", type=float, default=90.0, help="adaptive: percentile of recent norms")
+    train.add_argument("--infonce", type=float, default=0.0, help="weight of the text-image InfoNCE term")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--init-from", help="start from this checkpoint's weights (e.g. for --qat)")
+    train.add_argument("--qat", action="store_true", help="INT8 quantization-aware fine-tuning (ModelOpt)")
+    train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
+    train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score metrics per domain, mAP, text-masked ablation")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--data", action="append", required=True, help="manifest (repeatable)")
+    evaluate.add_argument("--json", help="also write the result here")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
