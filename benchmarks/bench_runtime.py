@@ -25,7 +25,7 @@ from edge_clipguard.runtime.profile_types import ProfileReport, ProfileRequest
 
 def ratios(report: ProfileReport) -> dict[str, dict[str, float]]:
     """Speed-up and overhead ratios from the measured rows (pure)."""
-    rows = [r for r in report.rows if r.e2e is not None]
+    rows = [r for r in report.rows if r.e2e is not None and r.stages]  # stream rows have no stages
     infer = {(r.name, r.batch): r.stages["infer"].p50 for r in rows}
     fp32 = {r.batch: infer[(r.name, r.batch)] for r in rows if r.backend == "onnxruntime" and r.precision == "fp32"}
     eager = {r.batch: infer[(r.name, r.batch)] for r in rows if r.name == "pytorch-eager"}

@@ -11,6 +11,8 @@ decompression bombs with our own pixel limit, and converts the modes Pillow read
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import threading
 import warnings
@@ -75,36 +77,62 @@ def _from_array(array: np.ndarray, where: str, max_pixels: int) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array), mode=mode)
 
 
-def _from_path(path: Path, where: str, max_pixels: int) -> Image.Image:
-    if not path.is_file():
-        raise ImageError(f"{where}: no such image file")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{where}: file is empty (0 bytes)")
+def draft_size(width: int, height: int, target: int) -> tuple[int, int]:
+    """The smallest (w, h) a reduced-scale decode may return so the longer side still reaches ``target``."""
+    scale = target / max(width, height)
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+
+
+def _decode(opened: Image.Image, where: str, max_pixels: int, target_size: int | None) -> Image.Image:
+    """Check the size, decode (a JPEG at reduced scale when ``target_size`` allows), apply EXIF orientation."""
+    with opened as image:
+        _check_pixels(image.width, image.height, max_pixels, where)
+        if target_size and image.format == "JPEG" and max(image.size) >= 2 * target_size:
+            # libjpeg's DCT scaling decodes 1/2, 1/4 or 1/8 of the pixels straight away: a 12 MP photo
+            # costs about what a 1.5 MP one does. draft() keeps both sides >= the size asked for.
+            image.draft(image.mode, draft_size(image.width, image.height, target_size))
+        image.load()
+        return ImageOps.exif_transpose(image)
+
+
+def _from_file(source: Path | io.BytesIO, where: str, max_pixels: int, target_size: int | None) -> Image.Image:
     try:
         with _OPEN_LOCK, warnings.catch_warnings():
             # Pillow's warning becomes our refusal, unless the caller allowed more pixels than Pillow does
-            # (then _check_pixels below applies the caller's limit).
+            # (then _check_pixels applies the caller's limit).
             above_pillow = Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS
             warnings.simplefilter("ignore" if above_pillow else "error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-        with image:
-            _check_pixels(image.width, image.height, max_pixels, where)
-            image.load()
-            return ImageOps.exif_transpose(image)
+            opened = Image.open(source)
+        return _decode(opened, where, max_pixels, target_size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{where}: refused as a decompression bomb ({exc})") from None
     except UnidentifiedImageError:
         raise ImageError(f"{where}: not an image Pillow can read (corrupt or unknown format)") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # truncated/corrupt data surfaces as these
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # truncated/corrupt data surfaces as these
         raise ImageError(f"{where}: corrupt image data ({type(exc).__name__}: {exc})") from None
 
 
+def _from_path(path: Path, where: str, max_pixels: int, target_size: int | None) -> Image.Image:
+    if not path.is_file():
+        raise ImageError(f"{where}: no such image file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{where}: file is empty (0 bytes)")
+    return _from_file(path, where, max_pixels, target_size)
+
+
 def load_image(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS,
-               background: tuple[int, int, int] = LETTERBOX_FILL) -> Image.Image:
-    """8-bit RGB PIL image from a path, PIL image or uint8 array; raises ImageError with one line."""
+               background: tuple[int, int, int] = LETTERBOX_FILL, target_size: int | None = None) -> Image.Image:
+    """8-bit RGB PIL image from a path, encoded file bytes, a PIL image or a uint8 array; raises ImageError
+    with one line. ``target_size``: the model's input side; a large JPEG is then decoded at reduced scale
+    (never below that side), which is what the letterbox would shrink it to anyway."""
     if isinstance(source, (str, os.PathLike)):
         where = str(source)
-        image = _from_path(Path(source), where, max_pixels)
+        image = _from_path(Path(source), where, max_pixels, target_size)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        where = f"image #{index}"
+        if not len(source):
+            raise ImageError(f"{where}: image bytes are empty")
+        image = _from_file(io.BytesIO(bytes(source)), where, max_pixels, target_size)
     elif isinstance(source, Image.Image):
         where = f"image #{index}"
         _check_pixels(source.width, source.height, max_pixels, where)
@@ -113,7 +141,7 @@ def load_image(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIX
         where = f"image #{index}"
         image = _from_array(source, where, max_pixels)
     else:
-        raise ImageError(f"image #{index}: expected a path, PIL image or HxWx3 uint8 array, "
+        raise ImageError(f"image #{index}: expected a path, encoded image bytes, PIL image or HxWx3 uint8 array, "
                          f"got {type(source).__name__}")
     try:
         return to_rgb(image, background)

@@ -35,18 +35,20 @@ def letterbox(image: Image.Image, size: int,
     width, height = image.size
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = image.resize((new_w, new_h), Image.BILINEAR)
-    canvas = Image.new("RGB", (size, size), tuple(fill))
+    resized = image if (new_w, new_h) == image.size else image.resize((new_w, new_h), Image.BILINEAR)
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-    canvas.paste(resized, (pad_x, pad_y))
-    return np.asarray(canvas), Letterbox(width, height, scale, float(pad_x), float(pad_y))
+    canvas = np.empty((size, size, 3), dtype=np.uint8)
+    canvas[...] = np.asarray(fill, dtype=np.uint8)
+    canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = np.asarray(resized)
+    return canvas, Letterbox(width, height, scale, float(pad_x), float(pad_y))
 
 
 def normalize(pixels: np.ndarray, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD) -> np.ndarray:
-    """HxWx3 uint8 -> 3xHxW float32: (x/255 - mean) / std per channel."""
-    mean_255 = np.asarray(mean, dtype=np.float32) * 255.0
-    std_255 = np.asarray(std, dtype=np.float32) * 255.0
-    return np.ascontiguousarray(((pixels.astype(np.float32) - mean_255) / std_255).transpose(2, 0, 1))
+    """HxWx3 uint8 -> 3xHxW float32: (x - 255·mean) / (255·std) per channel (one copy, then in place)."""
+    chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
+    chw -= (np.asarray(mean, dtype=np.float32) * 255.0)[:, None, None]
+    chw /= (np.asarray(std, dtype=np.float32) * 255.0)[:, None, None]
+    return chw
 
 
 def preprocess_image(image: Image.Image, size: int, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD,

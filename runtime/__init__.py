@@ -17,6 +17,7 @@ from .decode import DEFAULT_MIN_CONFIDENCE
 from .errors import BackendError, BundleError, ClipGuardError, ImageError, InputError, IntegrityError, TextError
 from .predictor import Predictor, PredictorConfig
 from .results import Detection, Result
+from .stream import StreamItem
 
 __all__ = ["DEFAULT_MIN_CONFIDENCE", "BackendError", "BundleError", "ClipGuardError", "Detection", "ImageError",
-           "InputError", "IntegrityError", "Predictor", "PredictorConfig", "Result", "TextError"]
+           "InputError", "IntegrityError", "Predictor", "PredictorConfig", "Result", "StreamItem", "TextError"]

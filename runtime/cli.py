@@ -13,6 +13,7 @@ import sys
 
 from ..bundle import PRECISIONS, parse_precisions
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
+from .profile_types import PROFILE_BACKENDS
 from .selection import BACKENDS, DEVICES
 
 
@@ -64,7 +65,7 @@ def run_profile(args: argparse.Namespace) -> None:
     req = ProfileRequest(bundle=args.bundle, backend=args.backend, device=args.device,
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
                          iters=args.iters, warmup=args.warmup, threads=args.threads, compare_torch=args.compare_torch,
-                         torch_compile=args.compile)
+                         torch_compile=args.compile, stream=args.stream)
     report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if args.verbose else None)
     print(format_table(report))
     if args.json:
@@ -109,7 +110,7 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("profile", help="latency per stage and end-to-end for every artifact",
                                    description="Time tokenize/preprocess/infer/decode and end-to-end for every "
                                                "artifact the backend(s) can run, side by side.")
-    _add_common(parser, ("auto", "all", "onnxruntime", "tensorrt"))
+    _add_common(parser, PROFILE_BACKENDS)
     parser.add_argument("--precision", default="all", help="all (default) or a comma list of fp32,fp16,int8")
     parser.add_argument("--batch", default="1", help="comma-separated batch sizes (default: 1), e.g. 1,8")
     parser.add_argument("--iters", type=int, default=100, help="timed iterations per row (default 100)")
@@ -120,6 +121,8 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
                         help="add PyTorch eager and torch.compile rows of this checkpoint (needs torch)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="with --compare-torch: also time torch.compile (default: on)")
+    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True,
+                        help="add a predict_stream throughput row per artifact (JPEG bytes in; default: on)")
     parser.add_argument("--verbose", action=argparse.BooleanOptionalAction, default=False,
                         help="print progress to stderr")
     parser.set_defaults(handler=run_profile)

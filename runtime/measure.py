@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import ProfileError
+from .memory import gpu_used_mb, peak_rss_mb, rss_mb
 from .profile_types import STAGES, ProfileRequest, ProfileRow
 from .timing import Stats
 
@@ -68,4 +69,40 @@ def measured_row(name: str, backend: str, device: str, precision: str, batch: in
                  req: ProfileRequest) -> ProfileRow:
     texts, images = sample_inputs(batch, req.image_size)
     per_stage, e2e, overhead = measure(stages, texts, images, req.iters, req.warmup)
-    return ProfileRow(name, backend, device, precision, batch, per_stage, e2e, overhead, batch * 1000.0 / e2e.p50)
+    return ProfileRow(name, backend, device, precision, batch, per_stage, e2e, overhead, batch * 1000.0 / e2e.p50,
+                      **memory_columns(device))
+
+
+def memory_columns(device: str, device_index: int = 0) -> dict[str, float | None]:
+    """The memory fields of a ProfileRow, read now."""
+    return {"rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(),
+            "gpu_mb": gpu_used_mb(device_index) if device == "cuda" else None}
+
+
+def stream_row(name: str, predictor, precision: str, batch: int, req: ProfileRequest) -> ProfileRow:
+    """Throughput of ``predictor.predict_stream`` on JPEG-encoded inputs (decode included, as from a camera
+    or a folder): ``iters`` batches after ``warmup`` batches; e2e is the wall time per batch."""
+    import io
+
+    from PIL import Image
+
+    texts, images = sample_inputs(batch, req.image_size)
+    encoded = []
+    for array in images:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, "JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+    pairs = [(texts[i % batch], encoded[i % batch]) for i in range(batch * (req.warmup + req.iters))]
+    clock, marks = time.perf_counter_ns, []
+    for item in predictor.predict_stream(pairs, batch_size=batch, workers=2):
+        if not item.ok:
+            raise ProfileError(f"stream row: item {item.index} failed: {item.error}")
+        if (item.index + 1) % batch == 0:
+            marks.append(clock())
+    per_batch = np.diff(np.asarray(marks[max(req.warmup, 1) - 1:]))  # wall time between finished batches
+    if per_batch.size == 0:
+        raise ProfileError("stream row: needs --iters >= 2 when --warmup is 0")
+    e2e = Stats.from_ns(per_batch)
+    return ProfileRow(f"{name} (stream)", predictor.backend, predictor.device, precision, batch, {}, e2e, None,
+                      batch * 1000.0 / e2e.p50, note="predict_stream, JPEG bytes in, decode overlapped",
+                      **memory_columns(predictor.device))

@@ -10,6 +10,7 @@ threads.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,14 +27,15 @@ from .errors import ImageError, TextError
 from .image_stage import ImageBatch, ImageStage
 from .results import Result
 from .selection import choose
-from .text_stage import TextStage, TokenBatch
+from .stream import StreamItem, predict_stream
+from .text_stage import TextStage, TokenBatch, coerce_text
 
 
 @dataclass(frozen=True)
 class PredictorConfig:
     """How to load a bundle. See ``selection`` for how backend/device/precision None|"auto" resolve."""
 
-    backend: str = "auto"  # auto | onnxruntime | tensorrt
+    backend: str = "auto"  # auto | onnxruntime | openvino | tensorrt
     device: str = "auto"  # auto | cpu | cuda
     precision: str | None = None  # fp32 | fp16 | int8 | None (best for the backend)
     artifact: str | None = None  # explicit artifact file name (profile uses this); overrides precision
@@ -43,6 +45,7 @@ class PredictorConfig:
     nms_iou: float = DEFAULT_NMS_IOU  # per-class NMS IoU threshold; 1.0 turns NMS off
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
     text_cache_size: int = 256  # per-text LRU of token ids; 0 disables it
+    fast_decode: bool = True  # large JPEGs decoded at reduced scale (DCT scaling), never below the input size
 
     def __post_init__(self) -> None:
         for name in ("min_confidence", "nms_iou"):
@@ -99,10 +102,21 @@ class Predictor:
     def tokenize(self, texts: list[object]) -> TokenBatch:
         return self.text_stage(list(texts))
 
+    def tokenize_one(self, text: object, index: int = 0) -> TokenBatch:
+        """One text as a one-row batch; errors name it as text #index."""
+        return self.text_stage([coerce_text(text, index)])
+
     def preprocess(self, images: list[object]) -> ImageBatch:
-        rgb = [load_image(img, i, self.config.max_image_pixels, self.manifest.preprocess.letterbox_fill)
-               for i, img in enumerate(images)]
-        return self.image_stage(rgb)
+        return self.image_stage([self._load(img, i) for i, img in enumerate(images)])
+
+    def preprocess_one(self, image: object, index: int = 0) -> ImageBatch:
+        """One image as a one-row batch; errors name it as image #index."""
+        return self.image_stage([self._load(image, index)])
+
+    def _load(self, image: object, index: int):
+        pre = self.manifest.preprocess
+        return load_image(image, index, self.config.max_image_pixels, pre.letterbox_fill,
+                          pre.image_size if self.config.fast_decode else None)
 
     def infer(self, tokens: TokenBatch, pixels: ImageBatch) -> dict[str, np.ndarray]:
         feed = {INPUT_IDS: tokens.input_ids, ATTENTION_MASK: tokens.attention_mask, PIXEL_VALUES: pixels.pixel_values}
@@ -134,8 +148,15 @@ class Predictor:
     def predict(self, text: object, image: object) -> Result:
         return self.predict_batch([text], [image])[0]
 
+    def predict_stream(self, pairs: Iterable[tuple[object, object]], batch_size: int = 8, workers: int = 2,
+                       prefetch: int = 2) -> Iterator[StreamItem]:
+        """(text, image) pairs -> StreamItems in order, batched, with decode/preprocess of the next batches
+        overlapping inference of the current one; a bad item is an item with ``error`` set, not an
+        exception. See ``runtime.stream``."""
+        return predict_stream(self, pairs, batch_size, workers, prefetch)
+
     def describe(self) -> str:
-        extra = getattr(self.runner, "cuda_graph_note", "")
+        extra = getattr(self.runner, "cuda_graph_note", "") or getattr(self.runner, "precision_note", "")
         return (f"{self.artifact.file} ({self.artifact.precision}, {self.backend} {self.device})"
                 + (f"; {extra}" if extra else ""))
 

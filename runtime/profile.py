@@ -7,11 +7,15 @@ whole iteration, overhead the per-iteration ``e2e - infer`` (median). Backends r
 the GPU work is finished when ``infer`` returns (ORT copies outputs to the host; PyTorch rows call
 ``torch.cuda.synchronize``). Preprocess starts from a decoded HxWx3 uint8 array (file decoding is
 the app's business and not included). Throughput = batch / median e2e. Percentiles of few iterations
-are rough: p99 needs >= 100 iterations to mean anything.
+are rough: p99 needs >= 100 iterations to mean anything. A "(stream)" row per artifact times
+``predict_stream`` on JPEG bytes at the largest batch size: decode included, overlapped with inference.
+Each row also records the process's resident memory after it, its peak so far, and GPU memory on CUDA.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import platform
 from collections.abc import Callable
@@ -24,18 +28,23 @@ import numpy as np
 from ..bundle import ENGINE, ONNX, Artifact, Manifest, read_manifest
 from ..errors import ClipGuardError
 from .errors import ProfileError
-from .measure import Pipeline, measured_row
+from .measure import Pipeline, measured_row, stream_row
 from .predictor import Predictor, PredictorConfig
-from .profile_types import ProfileReport, ProfileRequest, ProfileRow
+from .profile_types import PROFILE_BACKENDS, ProfileReport, ProfileRequest, ProfileRow
 from .selection import ort_has_cuda, tensorrt_importable
 
-PROFILE_BACKENDS = ("auto", "all", "onnxruntime", "tensorrt")
 
 @dataclass(frozen=True)
 class Target:
     backend: str
     device: str
     artifact: Artifact
+    precision: str | None = None  # "fp16" on openvino: the fp32 file with bf16 inference
+
+    @property
+    def label(self) -> str:
+        """The precision column: what the row computes in."""
+        return "bf16" if self.backend == "openvino" and self.precision == "fp16" else self.artifact.precision
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
@@ -63,6 +72,8 @@ def list_targets(manifest: Manifest, backend: str, device: str,
                                         note="skipped: INT8 Q/DQ does not run on the ORT CUDA EP (use tensorrt)"))
             else:
                 targets.append(Target("onnxruntime", ort_device, art))
+    if backend in ("auto", "all", "openvino") and device != "cuda":
+        targets.extend(_openvino_targets(manifest, precisions, explicit=backend == "openvino"))
     if backend in ("auto", "all", "tensorrt"):
         for art in (a for a in wanted if a.kind == ENGINE):
             if device == "cpu":
@@ -78,19 +89,46 @@ def list_targets(manifest: Manifest, backend: str, device: str,
     return targets, notes
 
 
+def _openvino_targets(manifest: Manifest, precisions: tuple[str, ...], explicit: bool) -> list[Target]:
+    """OpenVINO rows on the CPU: every ONNX file as it is, plus the fp32 file in bf16 where the CPU has native
+    BF16 (profiled as precision fp16). Without openvino: nothing under auto/all, an error when asked for."""
+    from .backends.openvino_runner import has_native_bf16
+
+    if importlib.util.find_spec("openvino") is None:
+        if explicit:
+            raise ProfileError("--backend openvino: OpenVINO is not installed; pip install 'edge-clipguard[openvino]'")
+        return []
+    onnx = [a for a in manifest.artifacts if a.kind == ONNX]
+    targets = [Target("openvino", "cpu", a) for a in onnx if not precisions or a.precision in precisions]
+    fp32 = [a for a in onnx if a.precision == "fp32"]
+    if fp32 and (not precisions or "fp16" in precisions) and has_native_bf16():
+        targets.append(Target("openvino", "cpu", fp32[0], "fp16"))
+    return targets
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (every timing is printed next to it)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment(threads: int | None) -> dict[str, object]:
     from .backends.onnxruntime_runner import default_threads
 
     env: dict[str, object] = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "python": platform.python_version(), "platform": platform.platform(),
                               "machine": platform.machine(), "cpus": os.cpu_count(),
-                              "threads": threads or default_threads(), "numpy": np.__version__}
-    try:
-        import onnxruntime
-
-        env["onnxruntime"] = onnxruntime.__version__
-    except ImportError:
-        pass
+                              "threads": threads or default_threads(), "numpy": np.__version__,
+                              "cpu_model": cpu_model()}
+    for module in ("onnxruntime", "openvino"):
+        if importlib.util.find_spec(module) is not None:
+            env[module] = importlib.import_module(module).__version__
     return env
 
 
@@ -106,17 +144,19 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
     stage_source: Predictor | None = None  # kept open: the PyTorch rows reuse its tokenize/preprocess/decode
     for target in targets:
         config = PredictorConfig(backend=target.backend, device=target.device, artifact=target.artifact.file,
-                                 threads=req.threads, text_cache_size=0)
+                                 precision=target.precision, threads=req.threads, text_cache_size=0)
         try:
             predictor = Predictor.from_config(Path(req.bundle), config)
         except ClipGuardError as exc:
-            rows.append(ProfileRow(target.artifact.file, target.backend, target.device, target.artifact.precision, 0,
+            rows.append(ProfileRow(target.artifact.file, target.backend, target.device, target.label, 0,
                                    note=f"not loaded: {exc}"))
             continue
         for batch in req.batch_sizes:
-            log(f"profiling {target.artifact.file} on {target.backend} {target.device}, batch {batch}")
-            rows.append(measured_row(target.artifact.file, target.backend, target.device, target.artifact.precision,
+            log(f"profiling {target.artifact.file} on {target.backend} {target.device} ({target.label}), batch {batch}")
+            rows.append(measured_row(target.artifact.file, target.backend, target.device, target.label,
                                      batch, stage_pipeline(predictor), req))
+        if req.stream:
+            rows.append(stream_row(target.artifact.file, predictor, target.label, max(req.batch_sizes), req))
         if stage_source is None:
             stage_source = predictor
         else:

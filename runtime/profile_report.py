@@ -11,7 +11,7 @@ from .profile_types import STAGES, ProfileReport, ProfileRow
 _COLUMNS = (("artifact", 22, "<"), ("backend", 12, "<"), ("device", 6, "<"), ("prec", 5, "<"), ("batch", 5, ">"),
             ("tok", 7, ">"), ("pre", 7, ">"), ("infer", 8, ">"), ("inf p90", 8, ">"), ("dec", 7, ">"),
             ("e2e p50", 8, ">"), ("p90", 8, ">"), ("p99", 8, ">"), ("mean", 8, ">"), ("ovh", 7, ">"),
-            ("samples/s", 10, ">"))
+            ("samples/s", 10, ">"), ("RSS MB", 7, ">"), ("peak MB", 8, ">"))
 
 
 def _cells(row: ProfileRow) -> list[str]:
@@ -19,9 +19,12 @@ def _cells(row: ProfileRow) -> list[str]:
     if row.e2e is None:
         return head
     s = row.stages
-    nums = [s["tokenize"].p50, s["preprocess"].p50, s["infer"].p50, s["infer"].p90, s["decode"].p50,
-            row.e2e.p50, row.e2e.p90, row.e2e.p99, row.e2e.mean, row.overhead_ms]
-    return head + [f"{v:.2f}" for v in nums] + [f"{row.throughput:.1f}"]
+    stages = [s[name].p50 if name in s else None for name in ("tokenize", "preprocess", "infer")]
+    stages += [s["infer"].p90 if "infer" in s else None, s["decode"].p50 if "decode" in s else None]
+    nums = [*stages, row.e2e.p50, row.e2e.p90, row.e2e.p99, row.e2e.mean, row.overhead_ms]
+    memory = [row.rss_mb, row.peak_rss_mb]
+    return (head + ["-" if v is None else f"{v:.2f}" for v in nums] + [f"{row.throughput:.1f}"]
+            + ["-" if v is None else f"{v:.0f}" for v in memory])
 
 
 def format_table(report: ProfileReport) -> str:
@@ -33,8 +36,9 @@ def format_table(report: ProfileReport) -> str:
         text = " ".join(f"{cell:{align}{width}}" for cell, (_, width, align) in zip(cells, _COLUMNS))
         lines.append(text + (f"  {row.note}" if row.note else ""))
     env = report.environment
-    lines.append(f"ms, medians unless named; ovh = e2e - infer; {env.get('threads')} CPU threads; "
-                 f"{report.request.get('iters')} iters after {report.request.get('warmup')} warm-up")
+    lines.append(f"ms, medians unless named; ovh = e2e - infer; {env.get('threads')} CPU threads on "
+                 f"{env.get('cpu_model', '?')}; {report.request.get('iters')} iters after "
+                 f"{report.request.get('warmup')} warm-up; RSS = resident memory after the row, peak = process peak")
     return "\n".join(lines)
 
 
@@ -51,7 +55,7 @@ def write_plot(report: ProfileReport, path: str | Path) -> str:
         import matplotlib.pyplot as plt
     except ImportError:
         return f"plot not written: matplotlib is not installed (pip install matplotlib) — {path} skipped"
-    rows = [r for r in report.rows if r.e2e is not None]
+    rows = [r for r in report.rows if r.e2e is not None and r.stages]  # stream rows have no stages
     if not rows:
         return f"plot not written: no measured rows — {path} skipped"
     labels = [f"{r.name} [{r.backend}/{r.device}] b={r.batch}" for r in rows]

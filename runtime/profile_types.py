@@ -8,12 +8,13 @@ from dataclasses import asdict, dataclass, field
 from .timing import Stats
 
 STAGES = ("tokenize", "preprocess", "infer", "decode")
+PROFILE_BACKENDS = ("auto", "all", "onnxruntime", "openvino", "tensorrt")
 
 
 @dataclass(frozen=True)
 class ProfileRequest:
     bundle: str
-    backend: str = "auto"  # auto|all: every backend usable here; or onnxruntime | tensorrt
+    backend: str = "auto"  # auto|all: every backend usable here; or onnxruntime | openvino | tensorrt
     device: str = "auto"
     precisions: tuple[str, ...] = ()  # empty: all
     batch_sizes: tuple[int, ...] = (1,)
@@ -23,6 +24,7 @@ class ProfileRequest:
     compare_torch: str | None = None  # checkpoint path: adds PyTorch eager (+ torch.compile) rows
     torch_compile: bool = True
     image_size: tuple[int, int] = (640, 480)  # (width, height) of the synthetic input image
+    stream: bool = True  # add a predict_stream throughput row per artifact at the largest batch size
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class ProfileRow:
     overhead_ms: float | None = None
     throughput: float | None = None
     note: str = ""
+    rss_mb: float | None = None  # resident memory of the process after the row
+    peak_rss_mb: float | None = None  # the process's peak so far (rows run in order, so it only grows)
+    gpu_mb: float | None = None  # used memory of the CUDA device after the row, on cuda rows
 
 
 @dataclass(frozen=True)

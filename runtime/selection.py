@@ -1,9 +1,12 @@
 """Which artifact of a bundle runs, on which backend and device: a pure function of the manifest.
 
 Rules (documented here because users will ask):
-- backend "onnxruntime" uses ONNX artifacts; "tensorrt" uses TensorRT engines; "auto" takes TensorRT
-  when the device is not the CPU, an engine of the wanted precision exists and ``tensorrt`` imports,
-  otherwise ONNX Runtime.
+- backend "onnxruntime" and "openvino" use ONNX artifacts; "tensorrt" uses TensorRT engines; "auto" takes
+  TensorRT when the device is not the CPU, an engine of the wanted precision exists and ``tensorrt``
+  imports; else, on the CPU of an x86 machine with ``openvino`` installed, OpenVINO; otherwise ONNX Runtime.
+- OpenVINO runs on the CPU only. Its precision None is fp32; int8 prefers the TensorRT-style Q/DQ file
+  (OpenVINO runs it with int8 kernels as it is); fp16 means the fp32 file with bf16 inference, which
+  the runner allows only on CPUs with native BF16.
 - device "auto" means CUDA for TensorRT, and for ONNX Runtime CUDA when its CUDA provider is installed.
 - precision None means: TensorRT int8 > fp16 > fp32 (best engine present); ORT CUDA fp16 > fp32;
   ORT CPU fp32 (the most accurate; ask for int8 to trade accuracy for speed).
@@ -14,6 +17,7 @@ Rules (documented here because users will ask):
 from __future__ import annotations
 
 import importlib.util
+import platform
 from dataclasses import dataclass
 
 from ..bundle import (
@@ -28,11 +32,13 @@ from ..bundle import (
     Manifest,
 )
 
-BACKENDS = ("auto", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt")
 DEVICES = ("auto", "cpu", "cuda")
 
 _TARGET_ORDER = {"cpu": (TARGET_ORT_CPU, TARGET_ANY, TARGET_TENSORRT),
-                 "cuda": (TARGET_ANY, TARGET_TENSORRT, TARGET_ORT_CPU)}
+                 "cuda": (TARGET_ANY, TARGET_TENSORRT, TARGET_ORT_CPU),
+                 "openvino": (TARGET_ANY, TARGET_TENSORRT, TARGET_ORT_CPU)}
+X86 = ("x86_64", "amd64", "i686", "x86")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,11 @@ def tensorrt_importable() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
+def openvino_preferred() -> bool:
+    """OpenVINO is installed and this is an x86 CPU (where its int8 kernels measured fastest)."""
+    return importlib.util.find_spec("openvino") is not None and platform.machine().lower() in X86
+
+
 def ort_has_cuda() -> bool:
     if importlib.util.find_spec("onnxruntime") is None:
         return False
@@ -66,8 +77,8 @@ def _check(value: str | None, allowed: tuple[str, ...], what: str) -> None:
         raise BundleError(f"{what} {value!r} is not one of {', '.join(allowed)}")
 
 
-def _by_target(artifacts: list[Artifact], device: str) -> tuple[Artifact, ...]:
-    order = _TARGET_ORDER[device]
+def _by_target(artifacts: list[Artifact], order_key: str) -> tuple[Artifact, ...]:
+    order = _TARGET_ORDER[order_key]
     return tuple(sorted(artifacts, key=lambda a: order.index(a.target) if a.target in order else len(order)))
 
 
@@ -90,6 +101,18 @@ def _choose_onnx(manifest: Manifest, device: str, precision: str | None) -> Choi
     return Choice("onnxruntime", device, precision, _by_target(found, device))
 
 
+def _choose_openvino(manifest: Manifest, device: str, precision: str | None) -> Choice:
+    if device == "cuda":
+        raise BundleError("backend openvino runs on the CPU; use device cpu (or backend onnxruntime/tensorrt on CUDA)")
+    precision = precision or "fp32"
+    file_precision = "fp32" if precision == "fp16" else precision  # fp16: the fp32 file, bf16 inference
+    found = manifest.find(kind=ONNX, precision=file_precision)
+    if not found:
+        raise BundleError(f"bundle has no {file_precision} ONNX artifact for openvino "
+                          f"(has: {_available(manifest, ONNX)}); re-export with the matching flag (--int8)")
+    return Choice("openvino", "cpu", precision, _by_target(found, "openvino"))
+
+
 def _choose_engine(manifest: Manifest, precision: str | None) -> Choice:
     if precision is None:
         precision = next((p for p in ("int8", "fp16", "fp32") if manifest.find(kind=ENGINE, precision=p)), "fp32")
@@ -100,6 +123,24 @@ def _choose_engine(manifest: Manifest, precision: str | None) -> Choice:
     return Choice("tensorrt", "cuda", precision, tuple(found))
 
 
+def _explicit(manifest: Manifest, backend: str, device: str, precision: str | None, artifact: str) -> Choice:
+    """An artifact named by file (profile uses this); ``precision`` fp16 on openvino = that fp32 file in bf16."""
+    art = manifest.artifact(artifact)
+    if backend == "auto":
+        backend = "tensorrt" if art.kind == ENGINE else "onnxruntime"
+    if (backend == "tensorrt") != (art.kind == ENGINE):
+        raise BundleError(f"artifact {artifact!r} is a {art.kind}, which backend {backend!r} cannot run")
+    if backend == "tensorrt" and device == "cpu":
+        raise BundleError("backend tensorrt needs device cuda, not cpu")
+    if backend == "openvino":
+        if device == "cuda":
+            raise BundleError("backend openvino runs on the CPU; use device cpu")
+        bf16 = precision == "fp16" and art.precision == "fp32"
+        return Choice("openvino", "cpu", "fp16" if bf16 else art.precision, (art,))
+    dev = "cuda" if backend == "tensorrt" else _auto_device(device)
+    return Choice(backend, dev, art.precision, (art,))
+
+
 def choose(manifest: Manifest, backend: str = "auto", device: str = "auto", precision: str | None = None,
            artifact: str | None = None) -> Choice:
     """Resolve backend/device/precision (and an optional explicit artifact file) to a Choice."""
@@ -107,23 +148,21 @@ def choose(manifest: Manifest, backend: str = "auto", device: str = "auto", prec
     _check(device, DEVICES, "device")
     _check(precision, PRECISIONS, "precision")
     if artifact is not None:
-        art = manifest.artifact(artifact)
-        backend = {ONNX: "onnxruntime", ENGINE: "tensorrt"}.get(art.kind, backend) if backend == "auto" else backend
-        if (backend == "tensorrt") != (art.kind == ENGINE):
-            raise BundleError(f"artifact {artifact!r} is a {art.kind}, which backend {backend!r} cannot run")
-        if backend == "tensorrt" and device == "cpu":
-            raise BundleError("backend tensorrt needs device cuda, not cpu")
-        dev = "cuda" if backend == "tensorrt" else _auto_device(device)
-        return Choice(backend, dev, art.precision, (art,))
+        return _explicit(manifest, backend, device, precision, artifact)
     if backend == "tensorrt":
         if device == "cpu":
             raise BundleError("backend tensorrt needs device cuda, not cpu")
         return _choose_engine(manifest, precision)
+    if backend == "openvino":
+        return _choose_openvino(manifest, device, precision)
     if backend == "auto" and device != "cpu" and tensorrt_importable():
         engines = manifest.find(kind=ENGINE, precision=precision)
         if engines:
             return _choose_engine(manifest, precision)
-    return _choose_onnx(manifest, _auto_device(device), precision)
+    resolved = _auto_device(device)
+    if backend == "auto" and resolved == "cpu" and openvino_preferred():
+        return _choose_openvino(manifest, resolved, precision)
+    return _choose_onnx(manifest, resolved, precision)
 
 
 def _auto_device(device: str) -> str:

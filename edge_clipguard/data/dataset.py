@@ -37,7 +37,8 @@ class ManifestDataset(torch.utils.data.Dataset):
             pixels = np.zeros((3, self.image_size, self.image_size), dtype=np.float32)
             boxes = np.zeros((0, 4), dtype=np.float32)
         else:
-            pixels, lb = preprocess_image(load_image(sample.image), self.image_size)
+            image = load_image(sample.image, target_size=self.image_size)  # as the runtime decodes it
+            pixels, lb = preprocess_image(image, self.image_size)
             boxes = boxes_to_input(np.asarray(sample.boxes, dtype=np.float32), lb)
         return {
             "input_ids": torch.from_numpy(text.input_ids[0]),

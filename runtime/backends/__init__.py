@@ -1,7 +1,7 @@
 """Inference backends, each imported only when chosen (the runtime must stay lean).
 
-``create_runner`` turns a selection ``Choice`` into an activated Runner: ONNX Runtime for ONNX
-artifacts; TensorRT for engines, trying each candidate engine until one loads (an engine built for
+``create_runner`` turns a selection ``Choice`` into an activated Runner: ONNX Runtime or OpenVINO for
+ONNX artifacts; TensorRT for engines, trying each candidate engine until one loads (an engine built for
 another GPU or TensorRT version is refused by the TensorRT runner with a BackendError).
 """
 
@@ -25,6 +25,13 @@ def create_runner(bundle_dir: str | Path, manifest: Manifest, choice, threads: i
         path = verify_file(bundle_dir, manifest, artifact.file)
         config = OrtConfig(device=choice.device, device_index=device_index, intra_op_threads=threads)
         return OnnxRuntimeRunner(path, manifest.inputs, manifest.outputs, config).activate(), artifact
+    if choice.backend == "openvino":
+        from .openvino_runner import OpenVinoConfig, OpenVinoRunner
+
+        artifact = choice.artifact
+        path = verify_file(bundle_dir, manifest, artifact.file)
+        config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and artifact.precision == "fp32")
+        return OpenVinoRunner(path, manifest.inputs, manifest.outputs, config).activate(), artifact
     if choice.backend == "tensorrt":
         try:
             from .tensorrt_runner import TensorRTRunner

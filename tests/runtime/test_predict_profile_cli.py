@@ -86,7 +86,9 @@ def test_profile_writes_json_and_plot(tiny_bundle, tmp_path, capsys):
     printed = capsys.readouterr().out
     data = json.loads(out_json.read_text())
     assert code == 0 and "model.fp32.onnx" in printed
-    assert [(r["name"], r["batch"]) for r in data["rows"]] == [("model.fp32.onnx", 1), ("model.fp32.onnx", 2)]
+    assert [(r["name"], r["batch"]) for r in data["rows"]] == [("model.fp32.onnx", 1), ("model.fp32.onnx", 2),
+                                                               ("model.fp32.onnx (stream)", 2)]
+    assert all(r["rss_mb"] > 0 and r["peak_rss_mb"] >= r["rss_mb"] for r in data["rows"])
     assert Image.open(out_png).format == "PNG"
 
 

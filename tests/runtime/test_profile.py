@@ -23,11 +23,16 @@ def report(tiny_bundle, tiny_checkpoint):
 def test_profile_has_a_row_per_artifact_and_batch_plus_eager_rows(report):
     assert [(r.name, r.backend, r.batch) for r in report.rows] == [
         ("model.fp32.onnx", "onnxruntime", 1), ("model.fp32.onnx", "onnxruntime", 2),
-        ("pytorch-eager", "torch", 1), ("pytorch-eager", "torch", 2)]
+        ("model.fp32.onnx (stream)", "onnxruntime", 2), ("pytorch-eager", "torch", 1), ("pytorch-eager", "torch", 2)]
+
+
+def test_stream_row_reports_throughput_of_its_batches(report):
+    row = next(r for r in report.rows if r.name.endswith("(stream)"))
+    assert row.e2e.n == report.request["iters"] and row.throughput == pytest.approx(2 * 1000.0 / row.e2e.p50)
 
 
 def test_profile_stats_are_consistent(report):
-    for row in report.rows:
+    for row in (r for r in report.rows if not r.name.endswith("(stream)")):
         assert set(row.stages) == set(STAGES)
         for stats in (*row.stages.values(), row.e2e):
             assert stats.n == 4 and 0 < stats.min <= stats.p50 <= stats.p90 <= stats.p99
@@ -49,7 +54,7 @@ def test_profile_lean_import_has_no_torch_without_compare(tiny_bundle):
 
     code = ("import sys; from edge_clipguard.runtime.profile import profile_bundle; "
             "from edge_clipguard.runtime.profile_types import ProfileRequest; "
-            f"profile_bundle(ProfileRequest({str(tiny_bundle)!r}, backend='onnxruntime', device='cpu', iters=1, "
+            f"profile_bundle(ProfileRequest({str(tiny_bundle)!r}, backend='onnxruntime', device='cpu', iters=2, "
             "warmup=0, threads=1)); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

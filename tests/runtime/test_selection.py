@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from edge_clipguard.bundle import Artifact, BundleError, read_manifest
+from edge_clipguard.runtime import selection
 from edge_clipguard.runtime.selection import choose
 
 FP32 = Artifact("model.fp32.onnx", "onnx", "fp32")
@@ -47,7 +48,32 @@ def test_tensorrt_picks_the_engine(manifest):
 
 
 def test_auto_on_cpu_never_picks_tensorrt(manifest):
-    assert choose(manifest, "auto", "cpu", "int8").backend == "onnxruntime"
+    assert choose(manifest, "auto", "cpu", "int8").backend != "tensorrt"
+
+
+def test_auto_on_an_x86_cpu_with_openvino_picks_openvino(manifest, monkeypatch):
+    monkeypatch.setattr(selection, "openvino_preferred", lambda: True)
+    choice = choose(manifest, "auto", "cpu", None)
+    assert (choice.backend, choice.device, choice.artifact) == ("openvino", "cpu", FP32)
+
+
+def test_auto_on_a_cpu_without_openvino_picks_onnxruntime(manifest, monkeypatch):
+    monkeypatch.setattr(selection, "openvino_preferred", lambda: False)
+    assert choose(manifest, "auto", "cpu", "int8").artifact == INT8_CPU
+
+
+def test_int8_on_openvino_prefers_the_tensorrt_style_qdq_file(manifest):
+    assert choose(manifest, "openvino", "cpu", "int8").artifact == INT8_TRT
+
+
+def test_fp16_on_openvino_is_the_fp32_file_in_reduced_precision(manifest):
+    choice = choose(manifest, "openvino", "auto", "fp16")
+    assert (choice.precision, choice.artifact) == ("fp16", FP32)
+
+
+def test_openvino_on_cuda_is_refused(manifest):
+    with pytest.raises(BundleError, match="openvino runs on the CPU"):
+        choose(manifest, "openvino", "cuda", None)
 
 
 def test_explicit_artifact_is_used(manifest):

@@ -1,0 +1,50 @@
+"""OpenVINO backend: same outputs as ONNX Runtime on the tiny bundle's files; skipped without openvino."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_clipguard.runtime import Predictor
+
+pytest.importorskip("openvino")
+
+TEXTS = ["About the stars: lovely.", "The red circle is broken!", "About the crosses: meh."]
+
+
+def _outputs(bundle, backend, images, **options):
+    with Predictor.load(bundle, backend=backend, device="cpu", threads=1, **options) as predictor:
+        tokens = predictor.tokenize(TEXTS)
+        pixels = predictor.preprocess(images)
+        return predictor.infer(tokens, pixels), predictor.describe()
+
+
+def test_openvino_fp32_outputs_match_onnxruntime(tiny_bundle, images):
+    ov, described = _outputs(tiny_bundle, "openvino", images)
+    ort, _ = _outputs(tiny_bundle, "onnxruntime", images)
+    assert "openvino cpu" in described and "f32 inference" in described
+    np.testing.assert_allclose(ov["score"], ort["score"], atol=1e-3)
+    np.testing.assert_allclose(ov["confidences"], ort["confidences"], atol=1e-3)
+    same_order = (ov["labels"] == ort["labels"]).all(axis=-1)  # ties in top-K may permute, compare boxes elsewhere
+    np.testing.assert_allclose(ov["boxes"][same_order], ort["boxes"][same_order], atol=1e-2)
+
+
+def test_openvino_int8_runs_the_tensorrt_qdq_file(tiny_int8_bundle, images):
+    with Predictor.load(tiny_int8_bundle.bundle, backend="openvino", device="cpu", precision="int8",
+                        threads=1) as predictor:
+        result = predictor.predict_batch(TEXTS, images)
+        assert predictor.artifact.file == "model.int8.onnx"
+    assert len(result) == 3 and all(0.0 <= r.score <= 10.0 for r in result)
+
+
+def test_openvino_int8_score_stays_near_fp32(tiny_int8_bundle, images):
+    int8, _ = _outputs(tiny_int8_bundle.bundle, "openvino", images, precision="int8")
+    fp32, _ = _outputs(tiny_int8_bundle.bundle, "onnxruntime", images, precision="fp32")
+    assert np.abs(int8["score"] - fp32["score"]).max() < 1.0  # the export's own INT8 guard bounds it the same way
+
+
+def test_openvino_refuses_cuda(tiny_bundle):
+    from edge_clipguard.bundle import BundleError
+
+    with pytest.raises(BundleError, match="openvino runs on the CPU"):
+        Predictor.load(tiny_bundle, backend="openvino", device="cuda")
