@@ -14,10 +14,10 @@ def _cmd_export(args: argparse.Namespace) -> None:
     from .bundle_writer import export_bundle, format_summary
     from .types import BatchProfile, ExportRequest
 
-    req = ExportRequest(checkpoint=args.checkpoint, out=args.out, int8=args.int8, fp16=args.fp16, calib=args.calib,
-                        calib_samples=args.calib_samples, val_data=args.val_data, batch=BatchProfile.parse(args.batch),
-                        engine=args.engine, workspace_gib=args.workspace, opset=args.opset, force=args.force,
-                        config=args.config)
+    req = ExportRequest(checkpoint=args.checkpoint, out=args.out, int8=args.int8, cpu_int8=args.cpu_int8,
+                        fp16=args.fp16, calib=args.calib, calib_samples=args.calib_samples, val_data=args.val_data,
+                        batch=BatchProfile.parse(args.batch), engine=args.engine, workspace_gib=args.workspace,
+                        opset=args.opset, force=args.force, config=args.config)
     print(format_summary(export_bundle(req)))
 
 
@@ -37,7 +37,10 @@ def register(commands) -> None:
                                  help="checkpoint -> bundle: validated ONNX fp32 [+ INT8 Q/DQ, fp16] [+ engines]")
     export.add_argument("checkpoint", help="a checkpoint written by 'train' (fp32 or --qat)")
     export.add_argument("--out", required=True, help="bundle directory to create")
-    export.add_argument("--int8", action="store_true", help="also write INT8 Q/DQ ONNX (TensorRT + ORT-CPU-tuned)")
+    export.add_argument("--int8", action="store_true",
+                        help="also write the INT8 Q/DQ ONNX (TensorRT, and OpenVINO on CPUs)")
+    export.add_argument("--cpu-int8", action=argparse.BooleanOptionalAction, default=False,
+                        help="with --int8: also a U8S8 twin for CPU devices that run ONNX Runtime only")
     export.add_argument("--fp16", action="store_true", help="also write an fp16-typed ONNX")
     export.add_argument("--calib", help="calibration folder or manifest (default: the committed calibration_data/)")
     export.add_argument("--calib-samples", type=int, default=0, help="use only the first N calibration rows")

@@ -27,7 +27,7 @@ from ..bundle import (
     Artifact,
 )
 from ..errors import ExportValidationError
-from ..train.evaluate import feed_batches, onnx_infer, predict_dataset, torch_infer
+from ..train.evaluate import feed_batches, onnx_infer, openvino_infer, predict_dataset, torch_infer
 from .accuracy import accuracy
 from .onnx_export import compare_outputs, export_onnx, run_onnxruntime, run_torch
 from .types import ArtifactReport
@@ -153,11 +153,10 @@ def check_against_torch(path: Path, reference, limits: dict[str, float], real_fe
 
 
 def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple[list, list, list]:
-    """Write model.int8.onnx (+ model.int8-cpu.onnx); returns (artifacts, summary rows, notes)."""
+    """Write model.int8.onnx (+ model.int8-cpu.onnx with --cpu-int8); returns (artifacts, summary rows, notes)."""
     from ..data.calibration import load_calibration_samples
     from ..data.dataset import ManifestDataset
     from ..train.checkpoint import load_tokenizer_from_checkpoint
-    from .ort_cpu_int8 import write_cpu_int8
 
     tokenizer = load_tokenizer_from_checkpoint(payload)
     notes: list[str] = []
@@ -183,37 +182,63 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
                                         {"score": INT8_SCORE_ATOL, "score_mean": INT8_SCORE_MEAN_ATOL,
                                          "confidences": INT8_CONFIDENCE_ATOL}, real_feeds,
                                         fp32_model=fp32_model)
-    trt_seconds = time.perf_counter() - started
-
-    started = time.perf_counter()
-    feeds = [feed for feed, _ in feed_batches(ManifestDataset(calib, tokenizer, cfg.image_size), 8)]
-    write_cpu_int8(bundle / FP32_ONNX, bundle / INT8_CPU_ONNX, feeds)
-    cpu_vs_fp32 = check_against_torch(bundle / INT8_CPU_ONNX, fp32_model,
-                                      {"score": CPU_INT8_SCORE_ATOL, "score_mean": CPU_INT8_SCORE_MEAN_ATOL,
-                                       "confidences": CPU_INT8_CONFIDENCE_ATOL},
-                                      real_feeds)
-    cpu_seconds = time.perf_counter() - started
-
+    written = [(INT8_ONNX, QUANT_S8S8, TARGET_TENSORRT, time.perf_counter() - started,
+                {"graph": graph, "vs_fake_quant": vs_fake_quant})]
+    if req.cpu_int8:
+        written.append(_write_cpu_twin(bundle, fp32_model, ManifestDataset(calib, tokenizer, cfg.image_size),
+                                       real_feeds))
     reference = predict_dataset(torch_infer(fp32_model), val_set, 8)
     ref_acc = accuracy(reference, reference, val_rows, cfg.num_classes)
     fp32_size = (bundle / FP32_ONNX).stat().st_size
     arts, rows = [], []
-    for name, fmt, target, seconds, extra in (
-        (INT8_ONNX, QUANT_S8S8, TARGET_TENSORRT, trt_seconds, {"graph": graph, "vs_fake_quant": vs_fake_quant}),
-        (INT8_CPU_ONNX, QUANT_U8S8, TARGET_ORT_CPU, cpu_seconds,
-         {"quantized_ops": ["Conv", "MatMul", "Gemm"], "calibration": "ORT MinMax", "vs_fp32": cpu_vs_fp32}),
-    ):
-        acc = accuracy(predict_dataset(onnx_infer(bundle / name), val_set, 8), reference, val_rows, cfg.num_classes)
+    for name, fmt, target, seconds, extra in written:
+        by_backend = {backend: accuracy(predict_dataset(infer, val_set, 8), reference, val_rows, cfg.num_classes)
+                      for backend, infer in cpu_runners(bundle / name)}
+        acc = by_backend["onnxruntime"]
         size = (bundle / name).stat().st_size
         details = {"opset": req.opset, "method": method, "calibration_samples": len(calib),
                    "size_ratio_vs_fp32": round(size / fp32_size, 4), "validation_rows": len(val_rows),
-                   "accuracy": {"score_r": acc.score_r, "map50": acc.map50, "fp32_score_r": ref_acc.score_r,
-                                "fp32_map50": ref_acc.map50, "score_r_vs_fp32": acc.score_r_vs_fp32,
-                                "score_mae_vs_fp32": acc.score_mae_vs_fp32}, **extra}
+                   "accuracy": _accuracy_details(acc, ref_acc),
+                   "accuracy_by_backend": {k: _accuracy_details(v, ref_acc) for k, v in by_backend.items()}, **extra}
         arts.append(Artifact(name, ONNX, "int8", target, fmt, _finite(details)))
-        rows.append(ArtifactReport(name, f"int8 {fmt}", size / 1e6, acc.describe(ref_acc), seconds))
-    notes.append(f"int8 method: {method}; {INT8_ONNX} is for TensorRT, {INT8_CPU_ONNX} for ONNX Runtime CPU")
+        for backend, backend_acc in by_backend.items():
+            label = name if backend == "onnxruntime" else f"{name} [{backend}]"
+            rows.append(ArtifactReport(label, f"int8 {fmt}", size / 1e6, backend_acc.describe(ref_acc),
+                                       seconds if backend == "onnxruntime" else 0.0))
+    notes.append(f"int8 method: {method}; {INT8_ONNX} is for TensorRT and OpenVINO"
+                 + (f", {INT8_CPU_ONNX} for ONNX Runtime CPU" if req.cpu_int8 else
+                    "; for CPU devices with ONNX Runtime only, add --cpu-int8 (a U8S8 twin ORT runs fast)"))
     return arts, rows, notes
+
+
+def cpu_runners(path: Path) -> list[tuple[str, object]]:
+    """The CPU backends an INT8 file is scored on: ONNX Runtime always, OpenVINO when installed."""
+    import importlib.util
+
+    runners = [("onnxruntime", onnx_infer(path))]
+    if importlib.util.find_spec("openvino") is not None:
+        runners.append(("openvino", openvino_infer(path)))
+    return runners
+
+
+def _accuracy_details(acc, ref_acc) -> dict:
+    return {"score_r": acc.score_r, "map50": acc.map50, "fp32_score_r": ref_acc.score_r,
+            "fp32_map50": ref_acc.map50, "score_r_vs_fp32": acc.score_r_vs_fp32,
+            "score_mae_vs_fp32": acc.score_mae_vs_fp32}
+
+
+def _write_cpu_twin(bundle: Path, fp32_model, calib_set, real_feeds) -> tuple:
+    """model.int8-cpu.onnx (``--cpu-int8``): ORT's own U8S8 quantization, checked against PyTorch fp32."""
+    from .ort_cpu_int8 import write_cpu_int8
+
+    started = time.perf_counter()
+    feeds = [feed for feed, _ in feed_batches(calib_set, 8)]
+    write_cpu_int8(bundle / FP32_ONNX, bundle / INT8_CPU_ONNX, feeds)
+    vs_fp32 = check_against_torch(bundle / INT8_CPU_ONNX, fp32_model,
+                                  {"score": CPU_INT8_SCORE_ATOL, "score_mean": CPU_INT8_SCORE_MEAN_ATOL,
+                                   "confidences": CPU_INT8_CONFIDENCE_ATOL}, real_feeds)
+    return (INT8_CPU_ONNX, QUANT_U8S8, TARGET_ORT_CPU, time.perf_counter() - started,
+            {"quantized_ops": ["Conv", "MatMul", "Gemm"], "calibration": "ORT MinMax", "vs_fp32": vs_fp32})
 
 
 def _validation_rows(req, cfg, calib: list, notes: list[str]) -> list:

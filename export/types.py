@@ -38,6 +38,7 @@ class ExportRequest:
     checkpoint: str
     out: str
     int8: bool = False
+    cpu_int8: bool = False  # also the ORT-CPU-tuned U8S8 twin (model.int8-cpu.onnx), for ORT-only CPU devices
     fp16: bool = False
     calib: str | None = None  # folder or manifest; default: the committed calibration_data/
     calib_samples: int = 0  # 0: use every calibration sample

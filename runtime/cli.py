@@ -42,6 +42,8 @@ def run_predict(args: argparse.Namespace) -> None:
     image = load_image(args.image)  # decode once: predict and --draw see the same pixels
     with Predictor.load(args.bundle, backend=args.backend, device=args.device, precision=args.precision,
                         threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou) as predictor:
+        if predictor.advice:
+            _warn(predictor.advice)
         result = predictor.predict(args.text, image)
         header = f"bundle: {args.bundle}  artifact: {predictor.describe()}"
         max_tokens = predictor.manifest.preprocess.max_text_length

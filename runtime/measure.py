@@ -38,31 +38,41 @@ def sample_inputs(batch: int, image_size: tuple[int, int], seed: int = 0) -> tup
 Pipeline = tuple[Callable, Callable, Callable, Callable]
 
 
+def time_iteration(stages: Pipeline, texts: list, images: list) -> tuple[list, tuple[int, ...]]:
+    """Run the four stages once, back to back; returns (results, ns per stage + e2e in STAGES order)."""
+    tokenize, preprocess, infer, decode = stages
+    clock = time.perf_counter_ns
+    t0 = clock()
+    tokens = tokenize(texts)
+    t1 = clock()
+    pixels = preprocess(images)
+    t2 = clock()
+    outputs = infer(tokens, pixels)
+    t3 = clock()
+    results = decode(outputs, tokens, pixels)
+    t4 = clock()
+    return results, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)
+
+
+def summarize(samples_ns: dict[str, list[int] | np.ndarray]) -> tuple[dict[str, Stats], Stats, float]:
+    """(per-stage Stats, e2e Stats, median per-iteration overhead e2e - infer in ms) from raw samples."""
+    stats = {name: Stats.from_ns(samples_ns[name]) for name in STAGES}
+    overhead = float(np.median(np.asarray(samples_ns["e2e"]) - np.asarray(samples_ns["infer"])) / 1e6)
+    return stats, Stats.from_ns(samples_ns["e2e"]), overhead
+
+
 def measure(stages: Pipeline, texts: list[str], images: list[np.ndarray], iters: int,
             warmup: int) -> tuple[dict[str, Stats], Stats, float]:
     """Time the stages (tokenize, preprocess, infer, decode); returns (per-stage, e2e, median overhead ms)."""
-    tokenize, preprocess, infer, decode = stages
     if iters < 1 or warmup < 0:
         raise ProfileError(f"--iters must be >= 1 and --warmup >= 0 (got {iters}, {warmup})")
-    samples = {name: np.empty(iters, dtype=np.int64) for name in (*STAGES, "e2e")}
-    clock = time.perf_counter_ns
+    samples: dict[str, list[int]] = {name: [] for name in (*STAGES, "e2e")}
     for i in range(warmup + iters):
-        t0 = clock()
-        tokens = tokenize(texts)
-        t1 = clock()
-        pixels = preprocess(images)
-        t2 = clock()
-        outputs = infer(tokens, pixels)
-        t3 = clock()
-        decode(outputs, tokens, pixels)
-        t4 = clock()
+        _, times = time_iteration(stages, texts, images)
         if i >= warmup:
-            j = i - warmup
-            for name, value in zip((*STAGES, "e2e"), (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-                samples[name][j] = value
-    stats = {name: Stats.from_ns(samples[name]) for name in STAGES}
-    overhead = float(np.median(samples["e2e"] - samples["infer"]) / 1e6)
-    return stats, Stats.from_ns(samples["e2e"]), overhead
+            for name, value in zip((*STAGES, "e2e"), times):
+                samples[name].append(value)
+    return summarize(samples)
 
 
 def measured_row(name: str, backend: str, device: str, precision: str, batch: int, stages: Pipeline,

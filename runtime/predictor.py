@@ -26,7 +26,7 @@ from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
 from .errors import ImageError, TextError
 from .image_stage import ImageBatch, ImageStage
 from .results import Result
-from .selection import choose
+from .selection import choose, slow_path_advice
 from .stream import StreamItem, predict_stream
 from .text_stage import TextStage, TokenBatch, coerce_text
 
@@ -58,7 +58,7 @@ class Predictor:
     """Thread-safe predictor. Build with ``Predictor.load(bundle_dir, ...)``; close() frees the backend."""
 
     def __init__(self, bundle_dir: Path, manifest: Manifest, artifact: Artifact, backend: str, device: str,
-                 runner: Runner, text_stage: TextStage, config: PredictorConfig):
+                 runner: Runner, text_stage: TextStage, config: PredictorConfig, advice: str | None = None):
         self.bundle_dir = bundle_dir
         self.manifest = manifest
         self.artifact = artifact
@@ -68,6 +68,7 @@ class Predictor:
         self.text_stage = text_stage
         self.image_stage = ImageStage(manifest.preprocess)
         self.config = config
+        self.advice = advice  # a one-line hint when the chosen path is known to be slow (see selection)
         self._lock = threading.Lock()
 
     @classmethod
@@ -96,7 +97,8 @@ class Predictor:
             raise TextError(f"{tokenizer_path}: not a readable tokenizer ({str(exc).splitlines()[0][:200]})") from None
         text_stage = TextStage(tokenizer, manifest.preprocess.max_text_length, config.text_cache_size)
         runner, artifact = create_runner(bundle_dir, manifest, choice, config.threads, config.device_index)
-        return cls(bundle_dir, manifest, artifact, choice.backend, choice.device, runner, text_stage, config)
+        return cls(bundle_dir, manifest, artifact, choice.backend, choice.device, runner, text_stage, config,
+                   slow_path_advice(choice))
 
     # ---- stages -------------------------------------------------------------------------------
     def tokenize(self, texts: list[object]) -> TokenBatch:

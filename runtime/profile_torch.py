@@ -17,7 +17,8 @@ from .predictor import Predictor
 from .profile_types import ProfileRequest, ProfileRow
 
 
-def _torch_infer(module, device: str):
+def torch_infer_stage(module, device: str):
+    """A PyTorch module as the ``infer`` stage of a Predictor pipeline (host arrays in and out)."""
     import torch
 
     def infer(tokens, pixels):
@@ -49,9 +50,9 @@ def torch_rows(req: ProfileRequest, stages_from: Predictor,
     model, _cfg = restore_model(load_checkpoint(req.compare_torch))
     eager = DecodedClipGuard(model).eval().to(device)
     env = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torch_device": device}
-    infers = [("pytorch-eager", _torch_infer(eager, device), req)]
+    infers = [("pytorch-eager", torch_infer_stage(eager, device), req)]
     if req.torch_compile:  # compiles on the first call, inside the warm-up (at least 2 iterations of it)
-        compiled = _torch_infer(torch.compile(eager), device)
+        compiled = torch_infer_stage(torch.compile(eager), device)
         infers.append(("torch.compile", compiled, replace(req, warmup=max(2, req.warmup))))
     rows = []
     for name, infer, row_req in infers:

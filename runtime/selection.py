@@ -24,6 +24,7 @@ from ..bundle import (
     ENGINE,
     ONNX,
     PRECISIONS,
+    QUANT_S8S8,
     TARGET_ANY,
     TARGET_ORT_CPU,
     TARGET_TENSORRT,
@@ -163,6 +164,16 @@ def choose(manifest: Manifest, backend: str = "auto", device: str = "auto", prec
     if backend == "auto" and resolved == "cpu" and openvino_preferred():
         return _choose_openvino(manifest, resolved, precision)
     return _choose_onnx(manifest, resolved, precision)
+
+
+def slow_path_advice(choice: Choice) -> str | None:
+    """A one-line hint when the choice is a known slow path (the S8S8 TensorRT-style INT8 file on ONNX
+    Runtime's CPU kernels ran at about 0.5x fp32 on x86), else None."""
+    art = choice.artifact
+    if choice.backend == "onnxruntime" and choice.device == "cpu" and art.quant_format == QUANT_S8S8:
+        return (f"{art.file} (TensorRT-style INT8) runs slowly on ONNX Runtime's CPU kernels; on x86 use "
+                "backend openvino (pip install 'edge-clipguard[openvino]'), or re-export with --int8 --cpu-int8")
+    return None
 
 
 def _auto_device(device: str) -> str:

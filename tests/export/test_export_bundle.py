@@ -51,8 +51,28 @@ def test_fp16_artifact_is_half_inside_with_float32_io(tiny_int8_bundle):
 
 
 def test_summary_rows_cover_every_artifact(tiny_int8_bundle):
-    assert [r.file for r in tiny_int8_bundle.rows] == ["model.fp32.onnx", "model.fp16.onnx", "model.int8.onnx",
-                                                      "model.int8-cpu.onnx"]
+    onnx_rows = [r.file for r in tiny_int8_bundle.rows if "[" not in r.file]
+    assert onnx_rows == ["model.fp32.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-cpu.onnx"]
+
+
+def test_int8_accuracy_is_reported_for_openvino_next_to_onnxruntime(tiny_int8_bundle):
+    pytest.importorskip("openvino")
+    labels = [r.file for r in tiny_int8_bundle.rows]
+    assert "model.int8.onnx [openvino]" in labels
+    details = tiny_int8_bundle.manifest.artifact("model.int8.onnx").details["accuracy_by_backend"]
+    assert set(details) == {"onnxruntime", "openvino"}
+    assert abs(details["openvino"]["score_r_vs_fp32"] - details["onnxruntime"]["score_r_vs_fp32"]) < 0.05
+
+
+def test_int8_export_writes_one_int8_file_unless_the_cpu_twin_is_asked_for(tiny_checkpoint, scenes_dir, tmp_path):
+    from edge_clipguard.export.bundle_writer import export_bundle
+    from edge_clipguard.export.types import ExportRequest
+
+    result = export_bundle(ExportRequest(checkpoint=str(tiny_checkpoint), out=str(tmp_path / "b"), int8=True,
+                                         calib=str(scenes_dir / "train.jsonl"), calib_samples=4, engine="never"),
+                           log=lambda *_: None)
+    assert sorted(a.file for a in result.manifest.artifacts) == ["model.fp32.onnx", "model.int8.onnx"]
+    assert any("--cpu-int8" in note for note in result.notes)
 
 
 def _export(capsys, *argv):

@@ -84,3 +84,11 @@ def test_explicit_artifact_is_used(manifest):
 def test_unknown_backend_is_a_bundle_error(manifest):
     with pytest.raises(BundleError, match="backend 'tvm'"):
         choose(manifest, "tvm", "cpu", None)
+
+
+def test_tensorrt_style_int8_on_ort_cpu_comes_with_advice(manifest):
+    from edge_clipguard.runtime.selection import slow_path_advice
+
+    only_trt = replace(manifest, artifacts=(FP32, INT8_TRT))
+    assert "openvino" in slow_path_advice(choose(only_trt, "onnxruntime", "cpu", "int8"))
+    assert slow_path_advice(choose(manifest, "onnxruntime", "cpu", "int8")) is None
