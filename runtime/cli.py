@@ -15,6 +15,7 @@ from ..bundle import PRECISIONS, parse_precisions
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
 from .profile_types import PROFILE_BACKENDS
 from .selection import BACKENDS, DEVICES
+from .sources import SourceError
 
 
 def _warn(message: str) -> None:
@@ -34,29 +35,79 @@ def format_result(result, header: str) -> str:
     return "\n".join(lines)
 
 
+def _source_mode(args: argparse.Namespace) -> bool:
+    return bool(args.source or args.texts or args.jsonl or args.coco_results)
+
+
 def run_predict(args: argparse.Namespace) -> None:
-    from ..image_io import load_image
-    from .draw import draw_result, save_image_atomic
     from .predictor import Predictor
 
+    if _source_mode(args):
+        return run_predict_source(args)
+    if args.text is None or args.image is None:
+        raise SourceError("predict: give --text and --image, or --source (with --text or --texts)")
+    from ..image_io import load_image
+    from .draw import draw_result, save_image_atomic
+
     image = load_image(args.image)  # decode once: predict and --draw see the same pixels
-    with Predictor.load(args.bundle, backend=args.backend, device=args.device, precision=args.precision,
-                        threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou) as predictor:
-        if predictor.advice:
-            _warn(predictor.advice)
+    with _load(Predictor, args) as predictor:
         result = predictor.predict(args.text, image)
         header = f"bundle: {args.bundle}  artifact: {predictor.describe()}"
         max_tokens = predictor.manifest.preprocess.max_text_length
     if result.text_truncated:
         _warn(f"text is longer than the model's {max_tokens} tokens; it was truncated (score is for the kept part)")
     if args.draw:
-        save_image_atomic(draw_result(image, result), args.draw)
+        save_image_atomic(draw_result(image, result, args.text), args.draw)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(format_result(result, header))
         if args.draw:
             print(f"drawn: {args.draw}")
+
+
+def _load(predictor_cls, args: argparse.Namespace):
+    predictor = predictor_cls.load(args.bundle, backend=args.backend, device=args.device, precision=args.precision,
+                                   threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou)
+    if predictor.advice:
+        _warn(predictor.advice)
+    return predictor
+
+
+def run_predict_source(args: argparse.Namespace) -> None:
+    """--source / --texts: frames x texts through predict_stream into --jsonl / --draw / --coco-results."""
+    from . import predict_source as ps
+    from .predictor import Predictor
+    from .sinks import CocoResultsSink, DrawSink, JsonlSink
+    from .sources import SourceInfo, open_source
+
+    if (args.text is None) == (args.texts is None):
+        raise SourceError("predict: give exactly one of --text and --texts")
+    if args.texts and args.texts.endswith(".jsonl"):
+        if args.source or args.image:
+            raise SourceError(f"{args.texts}: a JSONL of (text, image) pairs brings its own images; drop --source")
+        pairs = ps.read_pairs(args.texts)
+        info, jobs, first_text = SourceInfo("folder", args.texts, frames=len(pairs)), ps.pair_jobs(pairs), None
+    else:
+        spec = args.source or args.image
+        if spec is None:
+            raise SourceError("predict: give --source (an image, folder, glob, video, camera index or URL)")
+        texts = [args.text] if args.text is not None else ps.read_texts(args.texts)
+        info, frames = open_source(spec, timeout=args.timeout)
+        jobs, first_text = ps.source_jobs(frames, texts), texts[0]
+    with _load(Predictor, args) as predictor:
+        if not args.quiet:
+            print(f"source: {info.kind} {info.name}" + (f", {info.size[0]}x{info.size[1]}" if info.size else "")
+                  + (f" at {info.fps:.1f} fps" if info.fps else "") + f"; artifact: {predictor.describe()}",
+                  file=sys.stderr)
+        sinks = ([JsonlSink(args.jsonl)] if args.jsonl else []) + \
+                ([DrawSink(args.draw, info, first_text)] if args.draw else []) + \
+                ([CocoResultsSink(args.coco_results)] if args.coco_results else [])
+        summary = ps.run(predictor, jobs, sinks, info.frames, args.batch, args.workers, args.quiet)
+    written = ", ".join(str(p) for p in (args.jsonl, args.draw, args.coco_results) if p)
+    print(f"{summary.frames} frames, {summary.items} predictions ({summary.errors} errors) in {summary.seconds:.1f} s "
+          f"({summary.fps:.1f} fps)" + (f"; wrote {written}" if written else "")
+          + ("; interrupted" if summary.interrupted else ""))
 
 
 def run_profile(args: argparse.Namespace) -> None:
@@ -90,11 +141,18 @@ def register(commands) -> None:
 
 
 def _add_predict_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("predict", help="score a text and box what it refers to in an image",
-                                   description="Run a bundle on one (text, image) pair and print the result.")
+    parser = subparsers.add_parser("predict", help="score a text and box what it refers to in images or video",
+                                   description="Run a bundle on one (text, image) pair, or on every frame of a "
+                                               "folder, glob, video, camera or stream (--source).")
     _add_common(parser, BACKENDS)
-    parser.add_argument("--text", required=True, help="the text to score (UTF-8)")
-    parser.add_argument("--image", required=True, help="image file (any format Pillow reads)")
+    parser.add_argument("--text", default=None, help="the text to score (UTF-8)")
+    parser.add_argument("--texts", default=None, metavar="FILE",
+                        help="one text per line, each scored against every frame; or a .jsonl of "
+                             '{"text": ..., "image": ...} pairs')
+    parser.add_argument("--image", default=None, help="one image file (any format Pillow reads)")
+    parser.add_argument("--source", default=None, metavar="SRC",
+                        help="an image, a folder or glob of images, a video file, a camera index (0) or an "
+                             "rtsp:// / http:// stream (video needs the [video] extra)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="artifact precision (default: best for the backend; fp32 on the CPU)")
     parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
@@ -102,8 +160,16 @@ def _add_predict_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
                         help=f"per-class NMS: drop a box overlapping a more confident one of its class by more "
                              f"than this IoU (default {DEFAULT_NMS_IOU}; 1 turns it off)")
-    parser.add_argument("--draw", default=None, help="write the image with boxes and score to this file (.png/.jpg)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--draw", default=None,
+                        help="annotated output: a picture for an image, a folder for a folder, a video for a video")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (single image)")
+    parser.add_argument("--jsonl", default=None, metavar="OUT", help="one JSON line per frame and text, flushed")
+    parser.add_argument("--coco-results", default=None, metavar="OUT.json", help="detections in COCO results format")
+    parser.add_argument("--batch", type=int, default=8, help="frames per inference batch with --source (default 8)")
+    parser.add_argument("--workers", type=int, default=2, help="threads decoding frames ahead (default 2)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds a camera or stream may stay silent before the run stops (default 10)")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(handler=run_predict)
     return parser
 

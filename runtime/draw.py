@@ -21,8 +21,18 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def draw_result(image: Image.Image, result: Result) -> Image.Image:
-    """A copy of the RGB ``image`` with every detection boxed and labelled, and the score at the top left."""
+def _fit(pen, text: str, font, width: float) -> str:
+    """``text``, cut and ended with an ellipsis where it is wider than ``width`` pixels."""
+    if pen.textlength(text, font=font) <= width:
+        return text
+    while len(text) > 1 and pen.textlength(text + "…", font=font) > width:
+        text = text[: max(1, len(text) * 9 // 10)]
+    return text + "…"
+
+
+def draw_result(image: Image.Image, result: Result, text: str | None = None) -> Image.Image:
+    """A copy of the RGB ``image`` with every detection boxed and labelled, and the score (after the query
+    ``text``, shortened to fit, when given) at the top left."""
     canvas = image.convert("RGB").copy()
     pen = ImageDraw.Draw(canvas)
     side = max(canvas.size)
@@ -37,6 +47,9 @@ def draw_result(image: Image.Image, result: Result) -> Image.Image:
         pen.rectangle((left, y, right + 2, y + (bottom - top) + 2), fill=color)
         pen.text((det.box[0] + 1, y), caption, fill=(0, 0, 0), font=font)
     banner = f"score {result.score:.2f}/10" + ("  (text truncated)" if result.text_truncated else "")
+    if text:
+        room = canvas.size[0] - pen.textlength(banner, font=font) - 24
+        banner = f'"{_fit(pen, " ".join(text.split()), font, room)}"  {banner}'
     left, top, right, bottom = pen.textbbox((4, 4), banner, font=font)
     pen.rectangle((0, 0, right + 4, bottom + 4), fill=(0, 0, 0))
     pen.text((4, 4), banner, fill=(255, 255, 255), font=font)
