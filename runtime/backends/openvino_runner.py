@@ -11,6 +11,7 @@ where the CPU reports native BF16), so fp32 and int8 results are not silently ro
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,49 +53,79 @@ def has_native_bf16() -> bool:
 
 
 class OpenVinoRunner(Runner):
-    """Runs one ONNX artifact on OpenVINO's CPU plugin (one infer request; the Predictor locks around it)."""
+    """Runs one ONNX artifact on OpenVINO's CPU plugin (the Predictor locks around ``infer``).
+
+    Each batch size gets its own static-shape compiled model (compiled on first use, batch 1 at activate;
+    at most ``max_shapes`` kept, least recently used dropped): with every dimension fixed OpenVINO picks
+    faster kernels (measured on a 2-core EPYC: int8 batch 1 13.8 ms static vs 15.4 ms dynamic).
+    """
 
     name = "openvino"
 
     def __init__(self, path: str | Path, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
-                 config: OpenVinoConfig = OpenVinoConfig()):
+                 config: OpenVinoConfig = OpenVinoConfig(), max_shapes: int = 4):
         super().__init__(inputs, outputs)
         self.path = Path(path)
         self.config = config
-        self.compiled = None
-        self.request = None
-        self._ports: dict[str, object] = {}
+        self.max_shapes = max_shapes
+        self._core = None
+        self._model = None
+        self._requests: OrderedDict[int, tuple[object, dict[str, object]]] = OrderedDict()
         self.precision_note = ""
 
     @property
     def threads(self) -> int:
         return self.config.threads or default_threads()
 
+    @property
+    def hint(self) -> str:
+        return "bf16" if self.config.bf16 else "f32"
+
     def activate_impl(self) -> None:
         ov = import_openvino()
-        core = ov.Core()
-        if self.config.bf16 and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        self._core = ov.Core()
+        if self.config.bf16 and "BF16" not in self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise BackendError("OpenVINO: this CPU has no native bf16 (no AVX512_BF16/AMX); use precision fp32 or "
                                "int8")
-        hint = "bf16" if self.config.bf16 else "f32"
         try:
-            model = core.read_model(str(self.path))
-            self.compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                              "INFERENCE_NUM_THREADS": self.threads,
-                                                              "INFERENCE_PRECISION_HINT": hint})
-            self._ports = {spec.name: self.compiled.output(spec.name) for spec in self.outputs}
+            self._model = self._core.read_model(str(self.path))
         except Exception as exc:  # OpenVINO raises RuntimeError/its own types with multi-line text
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise BackendError(f"{self.path.name}: OpenVINO cannot load it ({reason})") from None
-        self.request = self.compiled.create_infer_request()
-        self.precision_note = f"OpenVINO CPU, {self.threads} threads, {hint} inference" + (
+            raise BackendError(f"{self.path.name}: OpenVINO cannot read it ({_first_line(exc)})") from None
+        self._request(1)
+        self.precision_note = f"OpenVINO CPU, {self.threads} threads, {self.hint} inference" + (
             " (native bf16 on this CPU)" if self.config.bf16 else "")
 
+    def _request(self, batch: int):
+        """The infer request and output ports of the static-shape model for ``batch`` (compiled on first use)."""
+        if batch in self._requests:
+            self._requests.move_to_end(batch)
+            return self._requests[batch]
+        model = self._model.clone()
+        model.reshape({spec.name: [batch if isinstance(d, str) else int(d) for d in spec.shape]
+                       for spec in self.inputs})
+        try:
+            compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                               "INFERENCE_NUM_THREADS": self.threads,
+                                                               "INFERENCE_PRECISION_HINT": self.hint})
+            ports = {spec.name: compiled.output(spec.name) for spec in self.outputs}
+        except Exception as exc:
+            raise BackendError(f"{self.path.name}: OpenVINO cannot compile it ({_first_line(exc)})") from None
+        self._requests[batch] = (compiled.create_infer_request(), ports)
+        while len(self._requests) > self.max_shapes:
+            self._requests.popitem(last=False)
+        return self._requests[batch]
+
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.request.infer(feed)
-        return {name: np.array(self.request.get_tensor(port).data) for name, port in self._ports.items()}
+        request, ports = self._request(next(iter(feed.values())).shape[0])
+        request.infer(feed)
+        return {name: np.array(request.get_tensor(port).data) for name, port in ports.items()}
 
     def deactivate_impl(self) -> None:
-        self.request = None
-        self.compiled = None
-        self._ports = {}
+        self._requests.clear()
+        self._model = None
+        self._core = None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
