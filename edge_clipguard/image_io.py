@@ -26,6 +26,11 @@ from .errors import ImageError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # ~ 8660 x 5770; PIL's own bomb warning starts at ~89 M pixels
 
+# ``image.info`` key of a reduced-scale decode: the (width, height) of the full image, EXIF-oriented.
+# Boxes (targets in training, detections at run time) live in those pixels, so the letterbox maps them
+# with this size rather than the decoded one (``preprocess.letterbox`` reads it).
+ORIGINAL_SIZE = "edge_clipguard.original_size"
+
 # Pillow's bomb check warns through the global warnings filter; the lock keeps our temporary
 # "warning -> error" filter from interleaving between threads of this process.
 _OPEN_LOCK = threading.Lock()
@@ -87,12 +92,17 @@ def _decode(opened: Image.Image, where: str, max_pixels: int, target_size: int |
     """Check the size, decode (a JPEG at reduced scale when ``target_size`` allows), apply EXIF orientation."""
     with opened as image:
         _check_pixels(image.width, image.height, max_pixels, where)
+        full = image.size
         if target_size and image.format == "JPEG" and max(image.size) >= 2 * target_size:
             # libjpeg's DCT scaling decodes 1/2, 1/4 or 1/8 of the pixels straight away: a 12 MP photo
             # costs about what a 1.5 MP one does. draft() keeps both sides >= the size asked for.
             image.draft(image.mode, draft_size(image.width, image.height, target_size))
         image.load()
-        return ImageOps.exif_transpose(image)
+        decoded = image.size
+        oriented = ImageOps.exif_transpose(image)
+        if decoded != full:  # reduced scale: remember the full size, turned as EXIF turned the pixels
+            oriented.info[ORIGINAL_SIZE] = full if oriented.size == decoded else full[::-1]
+        return oriented
 
 
 def _from_file(source: Path | io.BytesIO, where: str, max_pixels: int, target_size: int | None) -> Image.Image:
@@ -144,6 +154,9 @@ def load_image(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIX
         raise ImageError(f"image #{index}: expected a path, encoded image bytes, PIL image or HxWx3 uint8 array, "
                          f"got {type(source).__name__}")
     try:
-        return to_rgb(image, background)
+        rgb = to_rgb(image, background)
+        if ORIGINAL_SIZE in image.info:
+            rgb.info[ORIGINAL_SIZE] = image.info[ORIGINAL_SIZE]
+        return rgb
     except (OSError, ValueError) as exc:
         raise ImageError(f"{where}: cannot convert mode {image.mode!r} to RGB ({exc})") from None

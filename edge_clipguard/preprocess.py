@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from .contract import IMAGE_MEAN, IMAGE_STD, LETTERBOX_FILL
+from .image_io import ORIGINAL_SIZE
 
 Triple = tuple[float, float, float]
 
@@ -31,8 +32,9 @@ class Letterbox:
 
 def letterbox(image: Image.Image, size: int,
               fill: tuple[int, int, int] = LETTERBOX_FILL) -> tuple[np.ndarray, Letterbox]:
-    """Resize+pad an RGB PIL image to ``size`` x ``size``; returns (HxWx3 uint8, Letterbox)."""
-    width, height = image.size
+    """Resize+pad an RGB PIL image to ``size`` x ``size``; returns (HxWx3 uint8, Letterbox). The Letterbox
+    maps the image's full-size pixels even when it was decoded at reduced scale (``ORIGINAL_SIZE``)."""
+    width, height = image.info.get(ORIGINAL_SIZE, image.size)
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     resized = image if (new_w, new_h) == image.size else image.resize((new_w, new_h), Image.BILINEAR)

@@ -56,6 +56,20 @@ def test_reduced_scale_decode_still_applies_exif_orientation(photo_jpeg):
     assert load_image(photo_jpeg / "rotated.jpg", target_size=320).size == (450, 600)
 
 
+def test_reduced_scale_letterbox_maps_boxes_in_the_full_image_pixels(photo_jpeg):
+    from edge_clipguard.preprocess import boxes_to_input
+
+    _, full = letterbox(load_image(photo_jpeg / "photo.jpg"), 320)
+    _, fast = letterbox(load_image(photo_jpeg / "photo.jpg", target_size=320), 320)
+    assert fast == full and (fast.width, fast.height) == (2400, 1800)
+    np.testing.assert_allclose(boxes_to_input(np.array([[0, 0, 2400, 1800]]), fast), [[0, 40, 320, 280]], atol=1e-3)
+
+
+def test_reduced_scale_letterbox_of_a_rotated_photo_has_the_turned_full_size(photo_jpeg):
+    _, lb = letterbox(load_image(photo_jpeg / "rotated.jpg", target_size=320), 320)
+    assert (lb.width, lb.height) == (1800, 2400)
+
+
 def test_small_jpeg_is_decoded_in_full(tmp_path):
     Image.new("RGB", (500, 300), (10, 200, 30)).save(tmp_path / "small.jpg")
     assert load_image(tmp_path / "small.jpg", target_size=320).size == (500, 300)
