@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,27 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     )
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
+    """(``file:line``, parsed JSON) for each non-blank line of a JSONL file; DataError naming the line
+    when it is not UTF-8 or not JSON. Shared by the manifest reader and the JSONL importers (``odvg_import``)."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            where = f"{path}:{line_no}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{where}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise DataError(f"{where}: invalid JSON (nested too deeply)") from None
+            yield where, row
+
+
 def read_manifest(path: str | Path, num_classes: int | None = None,
                   resolve: RefResolver | None = None) -> list[Sample]:
     """Read and validate a JSONL manifest; image paths come back absolute. Rows with a
@@ -202,17 +223,7 @@ def read_manifest(path: str | Path, num_classes: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
-    samples = []
-    with path.open("r", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
-            samples.append(parse_row(row, where, path.parent, num_classes, resolve))
+    samples = [parse_row(row, where, path.parent, num_classes, resolve) for where, row in iter_jsonl(path)]
     if not samples:
         raise DataError(f"{path}: manifest has no samples")
     return samples
