@@ -18,7 +18,7 @@ from .errors import ClipGuardError
 
 # In the order ``--help`` lists them.
 COMMAND_FAMILIES = (
-    "edge_clipguard.data.cli",  # data vader | scenes | calibration
+    "edge_clipguard.data.cli",  # data vader | scenes | calibration | import coco|odvg
     "edge_clipguard.train.cli",  # info, train, evaluate
     "edge_clipguard.export.cli",  # export, build-engine
     "edge_clipguard.runtime.cli",  # predict, profile

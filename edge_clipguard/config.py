@@ -161,6 +161,13 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> ModelConfig
     return _validate(_build(ModelConfig, data, where), where)
 
 
+def with_class_names(cfg: ModelConfig, class_names: tuple[str, ...], where: str = "class list") -> ModelConfig:
+    """``cfg`` with another ``heads.class_names`` (``train --classes-from-data``: the data's own classes),
+    validated like a config file's."""
+    heads = dataclasses.replace(cfg.heads, class_names=tuple(class_names))
+    return _validate(dataclasses.replace(cfg, heads=heads), where)
+
+
 def builtin_config_names() -> list[str]:
     files = resources.files("edge_clipguard.configs").iterdir()
     return sorted(p.name[:-5] for p in files if p.name.endswith(".json"))

@@ -25,6 +25,28 @@ def scenes_dir(tmp_path_factory, vader_dir):
     return out
 
 
+@pytest.fixture()
+def scenes_as_coco(scenes_dir):
+    """``make(split, names)``: the rendered scenes of ``split`` as a COCO instances object (file_name relative to
+    ``scenes_dir``, boxes [x, y, w, h], category id 10·(label+1) named ``names[label]``, categories listed out
+    of id order) and the scene rows it came from."""
+    from edge_clipguard.data.manifest import read_manifest
+    from edge_clipguard.data.shapes import SHAPE_CLASSES
+
+    def make(split="train", names=SHAPE_CLASSES):
+        rows = read_manifest(scenes_dir / f"{split}.jsonl")
+        images, annotations = [], []
+        for i, row in enumerate(rows):
+            images.append({"id": 100 + i, "file_name": str(row.image).removeprefix(f"{scenes_dir}/")})
+            for (x1, y1, x2, y2), label in zip(row.boxes, row.labels):
+                annotations.append({"id": len(annotations) + 1, "image_id": 100 + i, "category_id": 10 * (label + 1),
+                                    "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0})
+        categories = [{"id": 10 * (c + 1), "name": name} for c, name in reversed(list(enumerate(names)))]
+        return {"images": images, "annotations": annotations, "categories": categories}, rows
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg():
     from edge_clipguard.config import load_config

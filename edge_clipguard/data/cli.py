@@ -1,4 +1,5 @@
-"""``edge-clipguard data ...``: prepare the VADER text data, rendered scenes and the calibration set."""
+"""``edge-clipguard data ...``: prepare the VADER text data, rendered scenes and the calibration set, and
+import users' own detection data (``data import coco | odvg``)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,60 @@ def _cmd_data_calibration(args: argparse.Namespace) -> None:
     print(f"{args.count} calibration rows: {path}" + (f"; {args.val_count} validation rows" if args.val_count else ""))
 
 
+def _report_import(kind: str, result, manifest: Path, classes_file: Path, how: str) -> None:
+    from .imported import describe_skipped
+
+    print(f"{kind}: {result.images} images -> {len(result.samples)} rows ({how}), {len(result.classes)} classes")
+    print(f"  manifest: {manifest}")
+    print(f"  classes:  {classes_file}")
+    print(f"  skipped:  {describe_skipped(result.skipped) or 'nothing'}")
+    print(f"next: edge-clipguard train --config base --data {manifest} --classes-from-data --out RUN")
+
+
+def _cmd_import_coco(args: argparse.Namespace) -> None:
+    from .coco_import import import_coco
+
+    result, manifest, classes_file = import_coco(args.instances, args.images, args.out, args.captions,
+                                                 args.text_template, args.name)
+    how = ("one per image, its first caption" if args.captions
+           else f"one per image and class, text {args.text_template!r}")
+    _report_import("coco", result, manifest, classes_file, how)
+
+
+def _cmd_import_odvg(args: argparse.Namespace) -> None:
+    from .odvg_import import import_odvg
+
+    result, manifest, classes_file = import_odvg(args.file, args.out, args.images, args.text_template, args.name)
+    _report_import("odvg", result, manifest, classes_file,
+                   f"grounding lines: their caption; detection lines: {args.text_template!r} per class")
+
+
+def _register_import(data) -> None:
+    from .imported import DEFAULT_TEMPLATE
+
+    kinds = data.add_parser("import", help="your own detection data -> manifest + classes.json (no scores)")
+    kinds = kinds.add_subparsers(dest="kind", required=True)
+    template_help = "text of a row that refers to one class; {class} is filled in"
+    name_help = "manifest name: OUT/NAME.jsonl (default: the input file's stem)"
+
+    coco = kinds.add_parser("coco", help="COCO instances JSON: boxes [x,y,w,h] -> [x1,y1,x2,y2], categories -> classes")
+    coco.add_argument("instances", help="instances_*.json")
+    coco.add_argument("--images", required=True, help="folder the file_name entries are relative to")
+    coco.add_argument("--out", required=True, help="output folder: NAME.jsonl and classes.json")
+    coco.add_argument("--captions", help="captions_*.json: one row per image with its first caption")
+    coco.add_argument("--text-template", default=DEFAULT_TEMPLATE, help=template_help)
+    coco.add_argument("--name", help=name_help)
+    coco.set_defaults(handler=_cmd_import_coco)
+
+    odvg = kinds.add_parser("odvg", help="grounding JSONL (ODVG): caption + regions with phrases, or detection form")
+    odvg.add_argument("file", help="the ODVG .jsonl")
+    odvg.add_argument("--images", help="folder the filename entries are relative to (default: the file's folder)")
+    odvg.add_argument("--out", required=True, help="output folder: NAME.jsonl and classes.json")
+    odvg.add_argument("--text-template", default=DEFAULT_TEMPLATE, help=template_help + " (detection form)")
+    odvg.add_argument("--name", help=name_help)
+    odvg.set_defaults(handler=_cmd_import_odvg)
+
+
 def register(commands) -> None:
     """Add the ``data`` command family to the CLI's subparsers."""
     data = commands.add_parser("data", help="prepare datasets").add_subparsers(dest="dataset", required=True)
@@ -57,4 +112,6 @@ def register(commands) -> None:
     calib.add_argument("--seed", type=int, default=DEFAULT_SEED)
     calib.add_argument("--vader", help="prepared VADER folder (default: the cache, prepared if absent)")
     calib.set_defaults(handler=_cmd_data_calibration)
+
+    _register_import(data)
 

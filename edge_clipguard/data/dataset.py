@@ -4,7 +4,9 @@ Images are read by the runtime's own loader (``edge_clipguard.image_io``: EXIF o
 composited on the letterbox grey, 16-bit scaled, bomb guard) and letterboxed by the same functions
 (``edge_clipguard.preprocess``), so training sees exactly what the device sees; target boxes are
 mapped into the same letterboxed-input pixels. Text-only rows (VADER sentences) get
-a blank image and ``has_image = False`` so they train the score head without box targets.
+a blank image and ``has_image = False`` so they train the score head without box targets; rows
+without a score (imported detection data) get ``has_score = False`` (and score 0, never read) so
+they train the box heads only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .manifest import Sample
 
 class ManifestDataset(torch.utils.data.Dataset):
     """Items: input_ids/attention_mask int64 [L], pixel_values float32 [3, S, S], score float32 [],
-    boxes float32 [N, 4] (x1y1x2y2, input pixels), labels int64 [N], has_image bool []."""
+    boxes float32 [N, 4] (x1y1x2y2, input pixels), labels int64 [N], has_image bool [], has_score bool []."""
 
     def __init__(self, samples: list[Sample], tokenizer, image_size: int):
         self.samples = list(samples)
@@ -44,17 +46,18 @@ class ManifestDataset(torch.utils.data.Dataset):
             "input_ids": torch.from_numpy(text.input_ids[0]),
             "attention_mask": torch.from_numpy(text.attention_mask[0]),
             "pixel_values": torch.from_numpy(pixels),
-            "score": torch.tensor(sample.score, dtype=torch.float32),
+            "score": torch.tensor(0.0 if sample.score is None else sample.score, dtype=torch.float32),
             "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
             "labels": torch.tensor(sample.labels, dtype=torch.int64),
             "has_image": torch.tensor(sample.image is not None),
+            "has_score": torch.tensor(sample.score is not None),
         }
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, object]:
     """Stack fixed-size fields; keep per-sample box/label tensors as lists (their counts differ)."""
     batch: dict[str, object] = {}
-    for key in ("input_ids", "attention_mask", "pixel_values", "score", "has_image"):
+    for key in ("input_ids", "attention_mask", "pixel_values", "score", "has_image", "has_score"):
         batch[key] = torch.stack([item[key] for item in items])
     batch["boxes"] = [item["boxes"] for item in items]
     batch["labels"] = [item["labels"] for item in items]

@@ -5,6 +5,11 @@
 Boxes are in original-image pixels (x1,y1,x2,y2, absolute). ``image`` is relative to the
 manifest's folder (or absolute); it is null for text-only rows such as the VADER sentences.
 
+``score`` is optional (absent or null: ``Sample.score`` is None): imported detection data
+(``data import coco | odvg``) has boxes but no score, and such rows train the box heads only, as
+text-only rows train the score head only. A row needs an image or a score (else it trains nothing);
+rows without a score are written without the key.
+
 A row may hold ``"text_ref": {"source": "vader", "id": "tweets:3008", "prefix": "About the stars: "}``
 *instead of* ``"text"`` and ``"score"``: the reader fills them in from the prepared VADER cache
 (text = prefix + sentence, score = the sentence's score). That lets a manifest be committed
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +30,10 @@ from ..atomic import write_text_atomic
 from ..contract import SCORE_MAX, SCORE_MIN
 from ..errors import DataError
 
-REQUIRED_FIELDS = ("image", "text", "score", "boxes", "labels")
+REQUIRED_FIELDS = ("image", "text", "boxes", "labels")
 REF_REQUIRED_FIELDS = ("image", "text_ref", "boxes", "labels")  # a text_ref stands in for text and score
 OPTIONAL_FIELDS = ("domain", "id", "split", "text_id")
+SCORE_FIELD = "score"  # optional: absent or null for rows that train the box heads only
 TEXT_REF_SOURCES = ("vader",)
 
 
@@ -50,11 +56,12 @@ RefResolver = Callable[[TextRef, str], tuple[str, float]]
 
 @dataclass(frozen=True)
 class Sample:
-    """One manifest row. ``image`` is an absolute path after reading, or None for text-only rows."""
+    """One manifest row. ``image`` is an absolute path after reading, or None for text-only rows;
+    ``score`` is None for rows without a score target (they train the box heads only)."""
 
     image: str | None
     text: str
-    score: float
+    score: float | None
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     labels: tuple[int, ...] = ()
     domain: str | None = None
@@ -75,7 +82,9 @@ class Sample:
         if self.text_ref is not None:
             row["text_ref"] = self.text_ref.to_json()
         else:
-            row["text"], row["score"] = self.text, round(float(self.score), 6)
+            row["text"] = self.text
+            if self.score is not None:
+                row["score"] = round(float(self.score), 6)
         row["boxes"] = [[round(float(v), 2) for v in box] for box in self.boxes]
         row["labels"] = [int(v) for v in self.labels]
         for name in OPTIONAL_FIELDS:
@@ -108,8 +117,10 @@ def parse_text_ref(value: Any, where: str) -> TextRef:
     return TextRef(source=source, id=ref_id, prefix=prefix)
 
 
-def _text_and_score(row: dict, where: str, resolve: RefResolver | None) -> tuple[str, float, TextRef | None]:
-    """The row's own text and score, or those its ``text_ref`` resolves to (never both)."""
+def _text_and_score(row: dict, where: str,
+                    resolve: RefResolver | None) -> tuple[str, float | None, TextRef | None]:
+    """The row's own text and score (None when absent or null), or those its ``text_ref`` resolves to
+    (never both)."""
     ref = None
     if "text_ref" in row:
         clash = [name for name in ("text", "score") if name in row]
@@ -122,7 +133,7 @@ def _text_and_score(row: dict, where: str, resolve: RefResolver | None) -> tuple
         sentence, score = resolve(ref, where)
         text = ref.prefix + sentence
     else:
-        text, score = row["text"], row["score"]
+        text, score = row["text"], row.get(SCORE_FIELD)
     return text, score, ref
 
 
@@ -142,7 +153,9 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     text, score, text_ref = _text_and_score(row, where, resolve)
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: field 'text' must be a non-empty string, got {text!r}")
-    if not _is_number(score) or not SCORE_MIN <= score <= SCORE_MAX:
+    if score is None and image is None:
+        raise DataError(f"{where}: a row needs an 'image' or a 'score' (this one would train nothing)")
+    if score is not None and (not _is_number(score) or not SCORE_MIN <= score <= SCORE_MAX):
         raise DataError(f"{where}: field 'score' must be a number in [{SCORE_MIN:g}, {SCORE_MAX:g}], got {score!r}")
     boxes, labels = row["boxes"], row["labels"]
     if not isinstance(boxes, list) or not isinstance(labels, list) or len(boxes) != len(labels):
@@ -165,7 +178,7 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     image_path = None
     if image is not None:
         image_path = str(Path(image) if Path(image).is_absolute() else (base_dir / image).resolve())
-    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS) | {"text_ref"}
+    known = set(REQUIRED_FIELDS) | set(OPTIONAL_FIELDS) | {SCORE_FIELD, "text_ref"}
     optional = {name: row.get(name) for name in OPTIONAL_FIELDS}
     for name, value in optional.items():
         if value is not None and not isinstance(value, str):
@@ -173,13 +186,34 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     return Sample(
         image=image_path,
         text=text,
-        score=float(score),
+        score=None if score is None else float(score),
         boxes=tuple(parsed_boxes),
         labels=tuple(int(v) for v in labels),
         text_ref=text_ref,
         extra={k: v for k, v in row.items() if k not in known},
         **optional,
     )
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
+    """(``file:line``, parsed JSON) for each non-blank line of a JSONL file; DataError naming the line
+    when it is not UTF-8 or not JSON. Shared by the manifest reader and the JSONL importers (``odvg_import``)."""
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            where = f"{path}:{line_no}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{where}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise DataError(f"{where}: invalid JSON (nested too deeply)") from None
+            yield where, row
 
 
 def read_manifest(path: str | Path, num_classes: int | None = None,
@@ -189,17 +223,7 @@ def read_manifest(path: str | Path, num_classes: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
-    samples = []
-    with path.open("r", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
-            samples.append(parse_row(row, where, path.parent, num_classes, resolve))
+    samples = [parse_row(row, where, path.parent, num_classes, resolve) for where, row in iter_jsonl(path)]
     if not samples:
         raise DataError(f"{path}: manifest has no samples")
     return samples

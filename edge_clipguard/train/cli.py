@@ -32,7 +32,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
                             progress=args.progress)
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
-                                        qat=args.qat, calib_batches=args.calib_batches, device=args.device))
+                                        qat=args.qat, calib_batches=args.calib_batches, device=args.device,
+                                        classes_from_data=args.classes_from_data))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary
         print(f"trained: {summary}")
 
@@ -85,6 +86,8 @@ def register(commands) -> None:
     train.add_argument("--qat", action="store_true", help="INT8 quantization-aware fine-tuning (ModelOpt)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    train.add_argument("--classes-from-data", action="store_true",
+                       help="class names from classes.json next to the first --data manifest (data import writes it)")
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score metrics per domain, mAP, text-masked ablation")

@@ -113,8 +113,9 @@ def detection_metrics(pred: Predictions, num_classes: int) -> dict:
 
 
 def score_predictions(pred: Predictions, samples: list[Sample], num_classes: int) -> dict:
-    """{"score": metrics per domain and pooled, "detection": mAP} of predictions for ``samples`` (same order)."""
-    true_scores = np.asarray([s.score for s in samples])
+    """{"score": metrics per domain and pooled, "detection": mAP} of predictions for ``samples`` (same order).
+    Score metrics cover only the rows that have a score (imported detection rows have none)."""
+    true_scores = np.asarray([np.nan if s.score is None else s.score for s in samples], dtype=np.float64)
     return {"score": per_domain_metrics(pred.scores, true_scores, [s.domain for s in samples]),
             "detection": detection_metrics(pred, num_classes)}
 

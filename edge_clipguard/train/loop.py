@@ -38,4 +38,4 @@ def batch_losses(model: torch.nn.Module, batch: dict, with_infonce: bool = False
     num_classes = raw["heatmap"].shape[1]
     targets = box_targets(batch["boxes"], batch["labels"], num_classes, grid, BOX_STRIDE)
     targets = {k: v.to(raw["heatmap"].device) for k, v in targets.items()}
-    return compute_losses(raw, targets, batch["score"], batch["has_image"], with_infonce)
+    return compute_losses(raw, targets, batch["score"], batch["has_image"], with_infonce, batch.get("has_score"))

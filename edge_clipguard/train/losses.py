@@ -34,10 +34,16 @@ def info_nce(text_embed: torch.Tensor, image_embed: torch.Tensor, temperature: f
 
 
 def compute_losses(raw: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], score: torch.Tensor,
-                   has_image: torch.Tensor, with_infonce: bool = False) -> dict[str, torch.Tensor]:
-    """Named loss terms. Box terms use only samples that have an image; when a batch has none they
-    are zero but still connected to the graph, so every parameter gets a gradient (DDP needs that)."""
-    terms = {"score": F.smooth_l1_loss(raw["score"].float(), score.float(), beta=1.0)}
+                   has_image: torch.Tensor, with_infonce: bool = False,
+                   has_score: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Named loss terms. Box terms use only samples that have an image, the score term only samples
+    that have a score (``has_score``; None: all). When a batch has none, a term is zero but still
+    connected to the graph, so every parameter gets a gradient (DDP needs that)."""
+    scored = torch.ones_like(score, dtype=torch.bool) if has_score is None else has_score.to(score.device)
+    if bool(scored.any()):
+        terms = {"score": F.smooth_l1_loss(raw["score"][scored].float(), score[scored].float(), beta=1.0)}
+    else:
+        terms = {"score": raw["score"].float().sum() * 0.0}
     keep = has_image
     if bool(keep.any()):
         terms["heatmap"] = focal_heatmap_loss(raw["heatmap"][keep], targets["heatmap"][keep])

@@ -17,8 +17,11 @@ def pearson(a, b) -> float:
 
 
 def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """Pearson r, MAE and R^2 of predicted vs true scores."""
+    """Pearson r, MAE and R^2 of predicted vs true scores. A NaN true score means the row has no
+    score target (imported detection data): it is left out, and ``n`` counts the scored rows."""
     pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    scored = ~np.isnan(true)
+    pred, true = pred[scored], true[scored]
     n = len(pred)
     if n == 0:
         return {"n": 0, "pearson": float("nan"), "mae": float("nan"), "r2": float("nan")}
@@ -29,7 +32,8 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 
 
 def per_domain_metrics(pred: np.ndarray, true: np.ndarray, domains: list[str | None]) -> dict[str, dict]:
-    """Regression metrics for each domain (rows without one are only pooled) and for all rows."""
+    """Regression metrics for each domain (rows without one are only pooled) and for all rows; rows
+    whose true score is NaN (no score) count nowhere."""
     pred, true = np.asarray(pred), np.asarray(true)
     out = {}
     for domain in sorted({d for d in domains if d}):

@@ -24,6 +24,7 @@ class TrainRequest:
     qat: bool = False
     calib_batches: int = 16
     device: str = "auto"
+    classes_from_data: bool = False  # heads.class_names from classes.json next to the first data manifest
 
 
 def read_manifests(paths: tuple[str, ...], num_classes: int):
@@ -47,8 +48,9 @@ def holdout(samples: list, fraction: float, seed: int) -> tuple[list, list]:
 def run_training(req: TrainRequest, log=print) -> dict:
     import torch
 
-    from ..config import load_config
+    from ..config import load_config, with_class_names
     from ..data.dataset import ManifestDataset
+    from ..data.imported import classes_for_manifests, classes_path
     from ..model import build_model
     from ..text.tokenizer import default_tokenizer
     from .checkpoint import load_checkpoint, restore_model
@@ -62,6 +64,7 @@ def run_training(req: TrainRequest, log=print) -> dict:
     dist = init_from_env(req.device)
     try:
         torch.manual_seed(req.trainer.seed)
+        classes = classes_for_manifests(req.data + req.val_data) if req.classes_from_data else None
         if req.init_from:
             payload = load_checkpoint(req.init_from)
             if payload.get("modelopt_state") and req.qat:
@@ -69,7 +72,11 @@ def run_training(req: TrainRequest, log=print) -> dict:
             model, model_cfg = restore_model(payload)
         else:
             model_cfg = load_config(req.config)
+            if classes:
+                model_cfg = with_class_names(model_cfg, classes, str(classes_path(req.data[0])))
             model = build_model(model_cfg)
+        if classes and tuple(model_cfg.heads.class_names) != classes:
+            raise ClipGuardError(f"--init-from {req.init_from}: its classes differ from {classes_path(req.data[0])}")
         tokenizer = default_tokenizer(model_cfg.text.max_length)
         train_rows = read_manifests(req.data, model_cfg.num_classes)
         if req.val_data:

@@ -23,6 +23,15 @@ def test_text_only_rows_have_no_image_and_no_boxes(vader_dir, tiny_tokenizer, ti
     assert float(batch["score"][0]) == sample.score
 
 
+def test_rows_without_a_score_are_masked_by_has_score(scenes_dir, tiny_tokenizer, tiny_cfg):
+    import dataclasses
+
+    sample = read_manifest(scenes_dir / "train.jsonl")[0]
+    dataset = ManifestDataset([sample, dataclasses.replace(sample, score=None)], tiny_tokenizer, tiny_cfg.image_size)
+    batch = collate([dataset[0], dataset[1]])
+    assert batch["has_score"].tolist() == [True, False] and float(batch["score"][1]) == 0.0
+
+
 def test_box_target_peak_sits_at_the_box_centre_of_its_class():
     boxes = [torch.tensor([[16.0, 24.0, 48.0, 40.0]])]
     t = box_targets(boxes, [torch.tensor([2])], num_classes=3, grid=8, stride=BOX_STRIDE)

@@ -23,6 +23,26 @@ def test_round_trip_keeps_fields_and_relative_paths(tmp_path):
     assert read_manifest(path) == [sample]
 
 
+def test_row_without_a_score_reads_as_score_none(tmp_path):
+    no_score = {k: v for k, v in GOOD.items() if k != "score"}
+    path = _write(tmp_path / "m.jsonl", [no_score, {**GOOD, "score": None}])
+    assert [s.score for s in read_manifest(path)] == [None, None]
+
+
+def test_row_without_a_score_round_trips_exactly(tmp_path):
+    no_score = {k: v for k, v in GOOD.items() if k != "score"}
+    first = _write(tmp_path / "m.jsonl", [no_score, GOOD])
+    again = write_manifest(tmp_path / "again.jsonl", read_manifest(first))
+    assert [json.loads(line) for line in again.read_text().splitlines()] == [no_score, GOOD]
+    assert read_manifest(again) == read_manifest(first)
+
+
+def test_row_with_neither_image_nor_score_is_rejected(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [{"image": None, "text": "hi", "boxes": [], "labels": []}])
+    with pytest.raises(DataError, match=r"m\.jsonl:1: a row needs an 'image' or a 'score'"):
+        read_manifest(path)
+
+
 def test_bad_score_names_file_line_and_field(tmp_path):
     path = _write(tmp_path / "m.jsonl", [GOOD, {**GOOD, "score": 11}])
     with pytest.raises(DataError, match=r"m\.jsonl:2: field 'score' must be a number in \[0, 10\], got 11"):

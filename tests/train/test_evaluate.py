@@ -40,3 +40,18 @@ def test_text_masked_ablation_runs_on_the_rows_with_images_only(tiny_checkpoint,
     _, rows = mixed_manifest
     masked = evaluate_samples(model, tiny_tokenizer, rows, batch_size=4)["text_masked"]
     assert masked["score"]["n"] == masked["detection"]["images"] == 6
+
+
+def test_score_metrics_cover_only_the_rows_that_have_a_score():
+    import numpy as np
+
+    from edge_clipguard.data.manifest import Sample
+    from edge_clipguard.train.evaluate import Predictions, score_predictions
+
+    rows = [Sample(image=None, text="a", score=2.0, domain="tweets"), Sample(image="x.jpg", text="b", score=None),
+            Sample(image=None, text="c", score=8.0, domain="tweets")]
+    empty = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
+    pred = Predictions(np.array([2.0, 9.5, 8.0]), [empty] * 3,
+                       [(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), s.image is not None) for s in rows])
+    score = score_predictions(pred, rows, num_classes=2)["score"]
+    assert score["pooled"]["n"] == score["tweets"]["n"] == 2 and score["pooled"]["mae"] == 0.0

@@ -20,6 +20,12 @@ def test_per_domain_splits_and_pools():
     assert out["a"]["pearson"] == pytest.approx(1.0) and out["b"]["pearson"] == pytest.approx(-1.0)
 
 
+def test_rows_whose_true_score_is_nan_count_nowhere():
+    out = per_domain_metrics(np.array([1.0, 2.0, 9.0, 3.0]), np.array([1.0, 2.0, np.nan, 3.0]), ["a", "a", "a", None])
+    assert out["a"]["n"] == 2 and out["pooled"]["n"] == 3
+    assert out["pooled"]["mae"] == 0.0 and out["pooled"]["pearson"] == pytest.approx(1.0)
+
+
 GT = [(np.array([[10, 10, 50, 50]]), np.array([1])), (np.array([[0, 0, 20, 30], [40, 40, 80, 90]]), np.array([2, 2]))]
 
 
