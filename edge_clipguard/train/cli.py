@@ -5,19 +5,52 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..errors import ClipGuardError
+
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from ..config import load_config
     from ..model import build_model
+    from ..model.complexity import format_costs, part_costs
 
-    cfg = load_config(args.config)
-    model = build_model(cfg)
+    if args.checkpoint:
+        from .checkpoint import load_checkpoint, restore_model
+
+        model, cfg = restore_model(load_checkpoint(args.checkpoint))
+    else:
+        cfg = load_config(args.config)
+        model = build_model(cfg, pretrained=False)  # weights do not change the counts
     print(f"config '{cfg.name}': image {cfg.image_size}px, text {cfg.text.max_length} tokens, "
           f"classes {list(cfg.heads.class_names)}, top_k {cfg.heads.top_k}")
-    for name, child in model.named_children():
-        count = sum(p.numel() for p in child.parameters())
-        print(f"  {name:<14}{count / 1e6:>8.2f} M")
-    print(f"  {'total':<14}{sum(p.numel() for p in model.parameters()) / 1e6:>8.2f} M")
+    print(format_costs(part_costs(model)))
+    print("  (FLOPs of one forward pass at batch 1: matmuls and convolutions, 2 per multiply-add)")
+
+
+def _cmd_explain(args: argparse.Namespace) -> None:
+    import warnings
+
+    from ..image_io import load_image
+    from ..model.explain import explain
+    from ..model.explain_render import save
+    from .checkpoint import load_checkpoint, load_tokenizer_from_checkpoint, restore_model
+
+    payload = load_checkpoint(args.checkpoint)
+    model, cfg = restore_model(payload)
+    class_index = None
+    if args.class_name is not None:
+        if args.class_name not in cfg.heads.class_names:
+            raise ClipGuardError(f"--class: {args.class_name!r} is not one of {list(cfg.heads.class_names)}")
+        class_index = list(cfg.heads.class_names).index(args.class_name)
+    image = load_image(args.image)
+    with warnings.catch_warnings():  # autograd's stride notice on the input gradient is not the user's concern
+        warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+        explanation = explain(model, load_tokenizer_from_checkpoint(payload), args.text, image, class_index)
+    save(explanation, image, args.out)
+    top = sorted(zip(explanation.tokens, explanation.token_attribution), key=lambda t: -abs(float(t[1])))[:5]
+    print(f"score {explanation.score:.2f}/10; referred class {explanation.class_name}"
+          + (f"; top detection {explanation.detection[1]:.2f}" if explanation.detection else "; no detection")
+          + "; tokens moving the score most: " + ", ".join(f"{t} {v:+.3f}" for t, v in top))
+    print(f"explanation: {args.out}")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -58,9 +91,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 def register(commands) -> None:
     """Add ``info``, ``train`` and ``evaluate`` to the CLI's subparsers."""
-    info = commands.add_parser("info", help="build a model config and print its parameter counts")
+    info = commands.add_parser("info", help="parameters and FLOPs per part of a config or checkpoint")
     info.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
+    info.add_argument("--checkpoint", help="count this checkpoint's model instead of --config's")
     info.set_defaults(handler=_cmd_info)
+
+    explain = commands.add_parser("explain", help="where the model looked: heat map, Grad-CAM, token attribution")
+    explain.add_argument("checkpoint", help="a checkpoint written by 'train'")
+    explain.add_argument("--text", required=True)
+    explain.add_argument("--image", required=True)
+    explain.add_argument("--out", required=True, help="PNG to write")
+    explain.add_argument("--class", dest="class_name", help="explain this class (default: the one the text refers to)")
+    explain.set_defaults(handler=_cmd_explain)
 
     train = commands.add_parser("train", help="train (or QAT fine-tune) the fusion model on manifests")
     train.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
