@@ -130,10 +130,12 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
 
 def format_summary(result: ExportResult) -> str:
     """The table export prints, followed by the next commands to run."""
-    header = f"{'artifact':<22}{'precision':<11}{'size MB':>9}  {'build s':>8}  accuracy vs PyTorch fp32"
+    name_width = max([22, *(len(row.file) + 2 for row in result.rows)])
+    header = f"{'artifact':<{name_width}}{'precision':<15}{'size MB':>9}  {'build s':>8}  accuracy vs PyTorch fp32"
     lines = [f"bundle: {result.bundle}", header, "-" * len(header)]
     for row in result.rows:
-        lines.append(f"{row.file:<22}{row.precision:<11}{row.size_mb:>9.1f}  {row.build_seconds:>8.1f}  {row.accuracy}")
+        lines.append(f"{row.file:<{name_width}}{row.precision:<15}{row.size_mb:>9.1f}  {row.build_seconds:>8.1f}  "
+                     f"{row.accuracy}")
     lines.extend(result.notes)
     lines.append("next:")
     lines.append(f"  edge-clipguard predict {result.bundle} --text \"a red star\" --image IMAGE.jpg --draw out.png")
