@@ -26,8 +26,11 @@ def _normal_mode(path: Path, is_dir: bool) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds.
+
+    ``mode`` (e.g. 0o600 for a private key) replaces the usual umask permissions; the temporary file is
+    created owner-only, so a file given a narrower mode is never readable by others at any moment."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
@@ -36,16 +39,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.is_file():
-            _normal_mode(tmp, is_dir=False)
+            if mode is None:
+                _normal_mode(tmp, is_dir=False)
+            else:
+                tmp.chmod(mode)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
-    with atomic_path(path) as tmp:
+def write_text_atomic(path: str | os.PathLike, text: str, mode: int | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically and return the path (``mode``: see ``atomic_path``)."""
+    with atomic_path(path, mode) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 

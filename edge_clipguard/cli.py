@@ -22,6 +22,7 @@ COMMAND_FAMILIES = (
     "edge_clipguard.train.cli",  # info, train, evaluate
     "edge_clipguard.export.cli",  # export, build-engine
     "edge_clipguard.runtime.cli",  # predict, profile
+    "edge_clipguard.signing.cli",  # keygen, sign, verify
     "edge_clipguard.demo",  # demo
 )
 

@@ -111,3 +111,34 @@ def tiny_int8_bundle(tmp_path_factory, tiny_checkpoint, scenes_dir):
                                          val_data=str(scenes_dir / "test.jsonl"), engine="never"),
                            log=lambda *_: None)
     return result
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory):
+    """(private, public) PEM paths of a fresh P-256 key pair; tests using it skip without the [sign] extra."""
+    pytest.importorskip("cryptography")
+    from edge_clipguard.signing import generate_keypair
+
+    return generate_keypair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory):
+    """A second key pair: the 'another key' of the signature tests."""
+    pytest.importorskip("cryptography")
+    from edge_clipguard.signing import generate_keypair
+
+    return generate_keypair(tmp_path_factory.mktemp("other_keys"))
+
+
+@pytest.fixture()
+def signed_bundle(tiny_bundle, signing_keys, tmp_path):
+    """A private copy of ``tiny_bundle``, signed with ``signing_keys`` (tests may change it)."""
+    import shutil
+
+    from edge_clipguard.signing import sign_bundle
+
+    out = tmp_path / "signed_bundle"
+    shutil.copytree(tiny_bundle, out)
+    sign_bundle(out, signing_keys[0])
+    return out
