@@ -4,7 +4,8 @@ The orchestrator: it calls the steps (``fp16``, ``int8``, ``engine_step``), whic
 the types they share live in ``types``.
 
 The bundle is assembled in a temporary sibling directory and renamed into place only when
-every artifact is written and validated, so a failed export never leaves a partial bundle.
+every artifact is written and validated (and, with ``--sign-key``, signed), so a failed export never
+leaves a partial bundle and a signed export never shows an unsigned one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from .. import __version__
 from ..atomic import atomic_directory
 from ..bundle import ENGINE, FP16_ONNX, FP32_ONNX, ONNX, TARGET_ANY, TOKENIZER_NAME, Artifact, write_manifest
+from ..signing import SIGNATURE_NAME, load_private_key, sign_bundle
 from .engine_step import build_engines_for_bundle
 from .fp16 import write_fp16
 from .manifest_builder import build_manifest
@@ -86,6 +88,7 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
         raise ExportError(f"--engine: expected auto, always or never, got {req.engine!r}")
     if not MIN_OPSET <= req.opset <= MAX_OPSET:
         raise ExportError(f"--opset: expected {MIN_OPSET}..{MAX_OPSET} (Q/DQ per channel needs 13), got {req.opset}")
+    signing_key = load_private_key(req.sign_key) if req.sign_key else None  # a bad key fails before the work
     payload = load_checkpoint(req.checkpoint)
     model, cfg = restore_model(payload)
     if req.config is not None:
@@ -125,6 +128,9 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
             notes.extend(eng_notes)
         manifest = build_manifest(cfg, bundle, artifacts, _versions(req.opset), __version__)
         write_manifest(bundle, manifest)
+        if signing_key is not None:
+            info = sign_bundle(bundle, signing_key, name=out.name)
+            notes.append(f"signed: {out / SIGNATURE_NAME} ({info.describe()})")
     return ExportResult(out, manifest, rows, notes)
 
 

@@ -17,7 +17,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
     req = ExportRequest(checkpoint=args.checkpoint, out=args.out, int8=args.int8, cpu_int8=args.cpu_int8,
                         fp16=args.fp16, calib=args.calib, calib_samples=args.calib_samples, val_data=args.val_data,
                         batch=BatchProfile.parse(args.batch), engine=args.engine, workspace_gib=args.workspace,
-                        opset=args.opset, force=args.force, config=args.config)
+                        opset=args.opset, force=args.force, config=args.config, sign_key=args.sign_key)
     print(format_summary(export_bundle(req)))
 
 
@@ -27,7 +27,7 @@ def _cmd_build_engine(args: argparse.Namespace) -> None:
 
     result = build_engine_command(args.bundle, BatchProfile.parse(args.batch), args.workspace,
                                   parse_precisions(args.precision), log=print, timing_cache=args.timing_cache,
-                                  device_index=args.device)
+                                  device_index=args.device, sign_key=args.sign_key)
     print(format_build_summary(result))
 
 
@@ -52,6 +52,7 @@ def register(commands) -> None:
     export.add_argument("--opset", type=int, default=17, help="ONNX opset (13-20)")
     export.add_argument("--config", help="refuse unless the checkpoint was trained with this config (name or JSON)")
     export.add_argument("--force", action="store_true", help="replace an existing bundle directory")
+    export.add_argument("--sign-key", metavar="PRIV", help="sign the bundle with this private key (see keygen)")
     export.set_defaults(handler=_cmd_export)
 
 
@@ -66,4 +67,7 @@ def register(commands) -> None:
                         help="timing cache file to reuse and update (default: one per TensorRT version and GPU "
                              "under the edge-clipguard cache dir)")
     parser.add_argument("--device", type=int, default=0, help="CUDA device index")
+    parser.add_argument("--sign-key", metavar="PRIV",
+                        help="re-sign the bundle with this private key after adding the engines (a signed bundle "
+                             "built without it keeps a stale signature that verify refuses)")
     parser.set_defaults(handler=_cmd_build_engine)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..bundle import (
     ENGINE,
@@ -36,6 +37,7 @@ from ..bundle import (
     verify_file,
     write_manifest,
 )
+from ..signing import is_signed, load_private_key, sign_bundle, signature_path, verify_bundle
 from .tensorrt_build import EngineBuildConfig, EngineBuildError, build_engine, tensorrt_available, trtexec_command
 from .types import ArtifactReport, BatchProfile, ExportRequest
 
@@ -181,6 +183,29 @@ class BuildEngineResult:
     bundle: Path
     manifest: Manifest
     rows: list[ArtifactReport]
+    notes: list[str] = field(default_factory=list)
+
+
+def signing_key_for(bundle: Path, sign_key: str | Path | None) -> Any | None:
+    """build-engine --sign-key: the private key, after a signed bundle's signature verified with its public key,
+    so re-signing never vouches for files changed since the last signature (SignatureError before any build)."""
+    if sign_key is None:
+        return None
+    key = load_private_key(sign_key)
+    if is_signed(bundle):
+        verify_bundle(bundle, key.public_key())
+    return key
+
+
+def signature_after_rewrite(bundle: Path, key: Any | None, was_signed: bool) -> str | None:
+    """After manifest.json changed: re-sign with ``key``, or say that the old signature is stale (verify refuses
+    it: the manifest changed and the new plan files are extra)."""
+    if key is not None:
+        return f"signed: {sign_bundle(bundle, key).signature} (again, with the engines)"
+    if was_signed:
+        return (f"warning: {signature_path(bundle)} is now stale (manifest.json changed, the new plan files are not "
+                f"covered) and verify refuses the bundle until you run: edge-clipguard sign {bundle} --key PRIV")
+    return None
 
 
 def _fp16_flag_available() -> bool:
@@ -201,8 +226,11 @@ def updated_manifest(manifest: Manifest, new_artifacts: Sequence[Artifact], new_
 
 def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_gib: float,
                          precisions: Sequence[str] | None, log: Log = print, timing_cache: str | Path | None = None,
-                         device_index: int = 0) -> BuildEngineResult:
+                         device_index: int = 0, sign_key: str | Path | None = None) -> BuildEngineResult:
     """Build engines for an existing bundle on this GPU and record them in its manifest.json (atomically).
+
+    A signed bundle is re-signed with ``sign_key`` (checked against the old signature first); without it, the
+    result's notes say the signature is stale.
 
     The source ONNX files are checked against their manifest sha256 first, so an engine never silently comes
     from a modified file. Plans are built under temporary names and renamed into place together, just before
@@ -210,6 +238,7 @@ def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_
     """
     bundle = Path(bundle_dir)
     manifest = read_manifest(bundle)
+    was_signed, signing_key = is_signed(bundle), signing_key_for(bundle, sign_key)
     available, reason = tensorrt_available(device_index)
     if not available:
         raise EngineBuildError(f"cannot build TensorRT engines on this machine: {reason}")
@@ -238,7 +267,8 @@ def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_
     version = new_artifacts[0].details["tensorrt_version"]
     new_manifest = updated_manifest(manifest, new_artifacts, new_files, version)
     write_manifest(bundle, new_manifest)
-    return BuildEngineResult(bundle, new_manifest, rows)
+    note = signature_after_rewrite(bundle, signing_key, was_signed)
+    return BuildEngineResult(bundle, new_manifest, rows, [note] if note else [])
 
 
 def format_build_summary(result: BuildEngineResult) -> str:
@@ -250,4 +280,5 @@ def format_build_summary(result: BuildEngineResult) -> str:
                      f"TensorRT {d['tensorrt_version']}  {d['gpu_name']} (sm {d['compute_capability']})  "
                      f"batch {d['batch']['min']}:{d['batch']['opt']}:{d['batch']['max']}  from {d['source_onnx']}")
     lines.append(f"manifest updated: {result.bundle / MANIFEST_NAME}")
+    lines.extend(result.notes)
     return "\n".join(lines)

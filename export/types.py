@@ -49,6 +49,7 @@ class ExportRequest:
     opset: int = 17
     force: bool = False
     config: str | None = None  # when given, the checkpoint's model config must equal this one
+    sign_key: str | None = None  # private key PEM: sign the bundle (BUNDLE/bundle.sig) before it appears
 
 
 @dataclass

@@ -68,7 +68,8 @@ def run_predict(args: argparse.Namespace) -> None:
 
 def _load(predictor_cls, args: argparse.Namespace):
     predictor = predictor_cls.load(args.bundle, backend=args.backend, device=args.device, precision=args.precision,
-                                   threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou)
+                                   threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou,
+                                   verify_key=args.verify_key)
     if predictor.advice:
         _warn(predictor.advice)
     return predictor
@@ -111,9 +112,13 @@ def run_predict_source(args: argparse.Namespace) -> None:
 
 
 def run_profile(args: argparse.Namespace) -> None:
+    from ..signing import verify_bundle
     from .profile import parse_batch_sizes, profile_bundle
     from .profile_report import format_table, write_json, write_plot
     from .profile_types import ProfileRequest
+
+    if args.verify_key:
+        verify_bundle(args.bundle, args.verify_key)
 
     req = ProfileRequest(bundle=args.bundle, backend=args.backend, device=args.device,
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
@@ -132,6 +137,8 @@ def _add_common(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> N
     parser.add_argument("--backend", choices=backends, default="auto", help="inference backend (default: auto)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all CPUs)")
+    parser.add_argument("--verify-key", default=None, metavar="PUB",
+                        help="public key PEM: refuse the bundle unless its signature verifies (nothing is loaded)")
 
 
 def register(commands) -> None:

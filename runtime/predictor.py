@@ -20,6 +20,7 @@ from ..bundle import Artifact, Manifest, read_manifest, verify_file
 from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
 from ..image_io import DEFAULT_MAX_PIXELS, load_image
+from ..signing import verify_bundle
 from .backends import create_runner
 from .backends.base import Runner
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
@@ -46,6 +47,7 @@ class PredictorConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
     text_cache_size: int = 256  # per-text LRU of token ids; 0 disables it
     fast_decode: bool = True  # large JPEGs decoded at reduced scale (DCT scaling), never below the input size
+    verify_key: str | Path | None = None  # public key PEM: the bundle's signature must verify before any read
 
     def __post_init__(self) -> None:
         for name in ("min_confidence", "nms_iou"):
@@ -76,8 +78,9 @@ class Predictor:
              threads: int | None = None, **options) -> Predictor:
         """Read and check the manifest (schema version), verify sha256 of tokenizer + artifact, start the backend.
 
-        Extra keyword options are PredictorConfig fields (min_confidence, artifact, max_image_pixels, ...).
-        Raises BundleError / IntegrityError / BackendError with a one-line message.
+        Extra keyword options are PredictorConfig fields (min_confidence, artifact, max_image_pixels, ...);
+        ``verify_key=PUBLIC_KEY_PEM`` checks the bundle's signature (``edge-clipguard sign``) before reading it.
+        Raises BundleError / IntegrityError / SignatureError / BackendError with a one-line message.
         """
         config = replace(PredictorConfig(), backend=backend, device=device, precision=precision, threads=threads,
                          **options)
@@ -88,6 +91,8 @@ class Predictor:
         from tokenizers import Tokenizer
 
         bundle_dir = Path(bundle_dir)
+        if config.verify_key is not None:
+            verify_bundle(bundle_dir, config.verify_key)  # SignatureError: nothing of the bundle is loaded
         manifest = read_manifest(bundle_dir)
         choice = choose(manifest, config.backend, config.device, config.precision, config.artifact)
         tokenizer_path = verify_file(bundle_dir, manifest, manifest.preprocess.tokenizer_file)
