@@ -197,7 +197,7 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
         )
     except BundleError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # wrong types, inf, 1e400
         raise BundleError(f"{where}: malformed field ({type(exc).__name__}: {exc})") from None
 
 
@@ -212,6 +212,8 @@ def read_manifest(bundle_dir: str | Path) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BundleError(f"{path}: not valid JSON (nested too deeply)") from None
     return manifest_from_dict(data, where=str(path))
 
 

@@ -96,7 +96,13 @@ class Sample:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number that fits a float (JSON allows integers of any size: 1e400 written out overflows)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def parse_text_ref(value: Any, where: str) -> TextRef:
@@ -148,7 +154,7 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     if missing:
         raise DataError(f"{where}: missing field(s) {missing}; required: {list(required)}")
     image = row["image"]
-    if image is not None and (not isinstance(image, str) or not image):
+    if image is not None and (not isinstance(image, str) or not image or "\x00" in image):
         raise DataError(f"{where}: field 'image' must be a path string or null, got {image!r}")
     text, score, text_ref = _text_and_score(row, where, resolve)
     if not isinstance(text, str) or not text.strip():
