@@ -1,5 +1,5 @@
-"""Fuzzing the image reader: random bytes, cut or bit-flipped real files, and random arrays give an RGB image or an
-ImageError (a ClipGuardError), never another exception."""
+"""Fuzzing the image reader: random bytes, cut or bit-flipped real files (as paths and as bytes, with and without the
+reduced-scale JPEG decode), and random arrays give an RGB image or an ImageError (a ClipGuardError), nothing else."""
 
 from __future__ import annotations
 
@@ -36,9 +36,12 @@ def image_file(tmp_path_factory):
     return tmp_path_factory.mktemp("image_fuzz") / "input.img"
 
 
-def _load(source):
+TARGETS = st.sampled_from([None, 8, 64])  # 8: the 31 px test JPEG takes the draft() (reduced-scale) path
+
+
+def _load(source, target_size=None):
     try:
-        image = load_image(source, max_pixels=MAX_PIXELS)
+        image = load_image(source, max_pixels=MAX_PIXELS, target_size=target_size)
     except ClipGuardError:
         return None
     assert image.mode == "RGB" and image.width > 0 and image.height > 0
@@ -49,26 +52,32 @@ def test_the_unfuzzed_files_load(image_file):
     for data in REAL.values():
         image_file.write_bytes(data)
         assert _load(image_file).size == (31, 23)
+        assert _load(data).size == (31, 23)
+
+
+def _load_as(data: bytes, as_path: bool, target_size, image_file):
+    if as_path:
+        image_file.write_bytes(data)
+        return _load(image_file, target_size)
+    return _load(data, target_size)
 
 
 @FUZZ
-@given(data=st.binary(max_size=4096))
-def test_random_bytes_raise_only_image_errors(data, image_file):
-    image_file.write_bytes(data)
-    _load(image_file)
+@given(data=st.binary(max_size=4096), as_path=st.booleans(), target_size=TARGETS)
+def test_random_bytes_raise_only_image_errors(data, as_path, target_size, image_file):
+    _load_as(data, as_path, target_size, image_file)
 
 
 @FUZZ
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about some damaged TIFF tags, then reads on
-@given(fmt=st.sampled_from(FORMATS), cut=st.floats(0.0, 1.0), flips=st.lists(st.tuples(st.floats(0, 1),
-                                                                                         st.integers(1, 255)),
-                                                                               max_size=4))
-def test_cut_or_corrupted_real_files_raise_only_image_errors(fmt, cut, flips, image_file):
+@given(fmt=st.sampled_from(FORMATS), cut=st.floats(0.0, 1.0),
+       flips=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), max_size=4), as_path=st.booleans(),
+       target_size=TARGETS)
+def test_cut_or_corrupted_real_files_raise_only_image_errors(fmt, cut, flips, as_path, target_size, image_file):
     data = bytearray(REAL[fmt][: max(1, int(len(REAL[fmt]) * cut))])
     for where, mask in flips:
         data[min(len(data) - 1, int(len(data) * where))] ^= mask
-    image_file.write_bytes(bytes(data))
-    _load(image_file)
+    _load_as(bytes(data), as_path, target_size, image_file)
 
 
 @FUZZ
