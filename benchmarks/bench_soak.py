@@ -41,6 +41,7 @@ from PIL import Image
 from edge_clipguard.atomic import write_text_atomic
 from edge_clipguard.errors import ClipGuardError
 from edge_clipguard.runtime import Predictor
+from edge_clipguard.runtime.profile import cpu_model
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TEXTS = ["a red star", "About the stars: the service was lovely and quick", "the ring is awful",
@@ -55,19 +56,8 @@ class Case:
     good: bool
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def rss_mib() -> float:
-    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
+    """Resident set size of this process in MiB (Linux /proc; 0 elsewhere). ``runtime.memory.rss_mb`` is MB."""
     try:
         with open("/proc/self/status", encoding="utf-8") as handle:
             for line in handle:
