@@ -87,7 +87,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     bundle, export_table = _export(work, val_manifest)
     log(f"[5/7] export --int8 -> {bundle}\n{export_table}")
     picture, prediction = _predict(bundle, work, val_manifest, model_cfg.num_classes)
-    log(f"[6/7] predict (int8, ONNX Runtime CPU) -> score {prediction['score']:.2f}, "
+    log(f"[6/7] predict ({prediction['artifact']}) -> score {prediction['score']:.2f}, "
         f"{len(prediction['detections'])} boxes; picture: {picture}")
     profile_json, profile_table = _profile(bundle, work, cfg)
     log(f"[7/7] profile (batch 1, {cfg.profile_iters} iterations; ms)\n{profile_table}")
@@ -118,10 +118,11 @@ def _predict(bundle: Path, work: Path, val_manifest: Path, num_classes: int) -> 
 
     sample = next(s for s in read_manifest(val_manifest, num_classes) if s.image)
     image = load_image(sample.image)
-    with Predictor.load(bundle, backend="onnxruntime", device="cpu", precision="int8") as predictor:
+    with Predictor.load(bundle, backend="auto", device="cpu", precision="int8") as predictor:
         result = predictor.predict(sample.text, image)
-    picture = save_image_atomic(draw_result(image, result), work / "prediction.png")
-    return picture, {"text": sample.text, **result.to_dict()}
+        artifact = predictor.describe()
+    picture = save_image_atomic(draw_result(image, result, sample.text), work / "prediction.png")
+    return picture, {"text": sample.text, "artifact": artifact, **result.to_dict()}
 
 
 def _profile(bundle: Path, work: Path, cfg: DemoConfig) -> tuple[Path, str]:
@@ -129,7 +130,7 @@ def _profile(bundle: Path, work: Path, cfg: DemoConfig) -> tuple[Path, str]:
     from .runtime.profile_report import format_table, write_json
     from .runtime.profile_types import ProfileRequest
 
-    report = profile_bundle(ProfileRequest(bundle=str(bundle), backend="onnxruntime", device="cpu",
+    report = profile_bundle(ProfileRequest(bundle=str(bundle), backend="all", device="cpu", stream=False,
                                            batch_sizes=(1,), iters=cfg.profile_iters, warmup=3,
                                            compare_torch=str(work / "run" / "last.pt"),
                                            torch_compile=cfg.compare_compile))
