@@ -134,6 +134,20 @@ def run_profile(args: argparse.Namespace) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> None:
+    if args.write_repo:
+        from .triton_repo import write_triton_repo
+
+        if args.verify_key:  # the signature first, then each copied file's sha256 against the manifest
+            from ..signing import verify_bundle
+
+            verify_bundle(args.bundle, args.verify_key)
+        written = write_triton_repo(args.bundle, args.write_repo, max_batch=args.max_batch,
+                                    max_queue_delay_us=args.max_queue_delay_us, instances=args.instances)
+        for name, file in written:
+            print(f"{name}: {file}")
+        print(f"Triton model repository: {args.write_repo} ({len(written)} models); "
+              f"tritonserver --model-repository {args.write_repo}")
+        return
     from .serve import ServeConfig, serve
 
     serve(ServeConfig(bundle=args.bundle, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
@@ -222,7 +236,8 @@ def _add_serve_parser(subparsers) -> argparse.ArgumentParser:
                                    description="Serve the bundle's Predictor as Triton model 'clipguard' (inputs "
                                                "text and image as BYTES; outputs score, boxes, confidences, labels, "
                                                "count) with dynamic batching; needs the [serve] extra. SIGTERM or "
-                                               "Ctrl-C drains in-flight requests and exits 0.")
+                                               "Ctrl-C drains in-flight requests and exits 0. --write-repo writes a "
+                                               "plain Triton model repository instead.")
     _add_common(parser, BACKENDS)
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="artifact precision (default: best for the backend; fp32 on the CPU)")
@@ -246,5 +261,8 @@ def _add_serve_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--drain-timeout", type=int, default=5,
                         help="seconds a stop waits for in-flight requests and open client connections, then exits "
                              "(default 5)")
+    parser.add_argument("--write-repo", default=None, metavar="DIR",
+                        help="write a standard Triton model repository (config.pbtxt per ONNX/plan artifact, "
+                             "served by Triton's onnxruntime/tensorrt backends) to DIR and exit; no PyTriton needed")
     parser.set_defaults(handler=run_serve)
     return parser

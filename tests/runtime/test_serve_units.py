@@ -159,7 +159,7 @@ def test_importing_serve_and_the_cli_loads_neither_pytriton_nor_torch():
     import subprocess
     import sys
 
-    code = ("import sys, edge_clipguard.runtime.cli, edge_clipguard.runtime.serve\n"
+    code = ("import sys, edge_clipguard.runtime.cli, edge_clipguard.runtime.serve, edge_clipguard.runtime.triton_repo\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pytriton', 'tritonclient', 'torch'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
