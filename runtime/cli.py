@@ -1,8 +1,9 @@
-"""``predict`` and ``profile`` subcommands: thin argparse wrappers over the runtime library.
+"""``predict``, ``profile`` and ``serve`` subcommands: thin argparse wrappers over the runtime library.
 
-``register(commands)`` adds both to the CLI's subparsers, as every command family does; each sets
+``register(commands)`` adds them to the CLI's subparsers, as every command family does; each sets
 ``handler``. Handlers raise ClipGuardError subclasses for anything the user can fix, which the CLI
-prints as one line (exit 2). No torch import unless ``profile --compare-torch`` is given.
+prints as one line (exit 2). No torch import unless ``profile --compare-torch`` is given; PyTriton only
+inside ``serve``.
 """
 
 from __future__ import annotations
@@ -132,6 +133,31 @@ def run_profile(args: argparse.Namespace) -> None:
         print(write_plot(report, args.plot))
 
 
+def run_serve(args: argparse.Namespace) -> None:
+    if args.write_repo:
+        from .triton_repo import write_triton_repo
+
+        if args.verify_key:  # the signature first, then each copied file's sha256 against the manifest
+            from ..signing import verify_bundle
+
+            verify_bundle(args.bundle, args.verify_key)
+        written = write_triton_repo(args.bundle, args.write_repo, max_batch=args.max_batch,
+                                    max_queue_delay_us=args.max_queue_delay_us, instances=args.instances)
+        for name, file in written:
+            print(f"{name}: {file}")
+        print(f"Triton model repository: {args.write_repo} ({len(written)} models); "
+              f"tritonserver --model-repository {args.write_repo}")
+        return
+    from .serve import ServeConfig, serve
+
+    serve(ServeConfig(bundle=args.bundle, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
+                      metrics_port=args.metrics_port, max_batch=args.max_batch,
+                      max_queue_delay_us=args.max_queue_delay_us, dynamic_batching=args.dynamic_batching,
+                      instances=args.instances, backend=args.backend, device=args.device, precision=args.precision,
+                      threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou,
+                      verify_key=args.verify_key, model_name=args.model_name, drain_timeout_s=args.drain_timeout))
+
+
 def _add_common(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> None:
     parser.add_argument("bundle", help="bundle directory written by 'edge-clipguard export'")
     parser.add_argument("--backend", choices=backends, default="auto", help="inference backend (default: auto)")
@@ -142,9 +168,10 @@ def _add_common(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> N
 
 
 def register(commands) -> None:
-    """Add ``predict`` and ``profile`` to the CLI's subparsers."""
+    """Add ``predict``, ``profile`` and ``serve`` to the CLI's subparsers."""
     _add_predict_parser(commands)
     _add_profile_parser(commands)
+    _add_serve_parser(commands)
 
 
 def _add_predict_parser(subparsers) -> argparse.ArgumentParser:
@@ -201,4 +228,41 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action=argparse.BooleanOptionalAction, default=False,
                         help="print progress to stderr")
     parser.set_defaults(handler=run_profile)
+    return parser
+
+
+def _add_serve_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("serve", help="serve a bundle over HTTP/gRPC with Triton (PyTriton)",
+                                   description="Serve the bundle's Predictor as Triton model 'clipguard' (inputs "
+                                               "text and image as BYTES; outputs score, boxes, confidences, labels, "
+                                               "count) with dynamic batching; needs the [serve] extra. SIGTERM or "
+                                               "Ctrl-C drains in-flight requests and exits 0. --write-repo writes a "
+                                               "plain Triton model repository instead.")
+    _add_common(parser, BACKENDS)
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="artifact precision (default: best for the backend; fp32 on the CPU)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1, loopback only; 0.0.0.0 for every interface)")
+    parser.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port (default 8000)")
+    parser.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
+    parser.add_argument("--max-batch", type=int, default=16, help="most images per inference batch (default 16)")
+    parser.add_argument("--max-queue-delay-us", type=int, default=2000,
+                        help="how long a request may wait for others to batch with, in microseconds (default 2000)")
+    parser.add_argument("--dynamic-batching", action=argparse.BooleanOptionalAction, default=True,
+                        help="batch concurrent requests together (default: on); off isolates each request")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="model instances, each with its own predictor; CPU threads are split between them")
+    parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                        help=f"drop detections below this confidence (default {DEFAULT_MIN_CONFIDENCE})")
+    parser.add_argument("--nms-iou", type=float, default=DEFAULT_NMS_IOU,
+                        help=f"per-class NMS IoU threshold (default {DEFAULT_NMS_IOU}; 1 turns it off)")
+    parser.add_argument("--model-name", default="clipguard", help="Triton model name (default clipguard)")
+    parser.add_argument("--drain-timeout", type=int, default=5,
+                        help="seconds a stop waits for in-flight requests and open client connections, then exits "
+                             "(default 5)")
+    parser.add_argument("--write-repo", default=None, metavar="DIR",
+                        help="write a standard Triton model repository (config.pbtxt per ONNX/plan artifact, "
+                             "served by Triton's onnxruntime/tensorrt backends) to DIR and exit; no PyTriton needed")
+    parser.set_defaults(handler=run_serve)
     return parser

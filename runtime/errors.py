@@ -29,5 +29,9 @@ class ProfileError(ClipGuardError):
     """A profile request is malformed (bad batch list, unknown precision, nothing to profile)."""
 
 
+class ServeError(ClipGuardError):
+    """``serve`` cannot start or keep serving (PyTriton missing, port taken, Python without a shared libpython, ...)."""
+
+
 __all__ = ["BackendError", "BundleError", "ClipGuardError", "CudaError", "ImageError", "InputError",
-           "IntegrityError", "ProfileError", "TextError"]
+           "IntegrityError", "ProfileError", "ServeError", "TextError"]

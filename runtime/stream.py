@@ -39,12 +39,15 @@ class StreamItem:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class PreparedRow:
+    """One (text, image) pair tokenized, decoded and letterboxed: a one-row batch of each."""
+
     tokens: TokenBatch  # one row
     pixels: ImageBatch  # one row
 
 
-def _stack(parts: list[_Prepared]) -> tuple[TokenBatch, ImageBatch]:
+def stack_rows(parts: list[PreparedRow]) -> tuple[TokenBatch, ImageBatch]:
+    """Prepared rows -> one TokenBatch and one ImageBatch, in order (the serve module batches with it too)."""
     tokens = TokenBatch(np.concatenate([p.tokens.input_ids for p in parts]),
                         np.concatenate([p.tokens.attention_mask for p in parts]),
                         tuple(t for p in parts for t in p.tokens.truncated))
@@ -53,9 +56,10 @@ def _stack(parts: list[_Prepared]) -> tuple[TokenBatch, ImageBatch]:
     return tokens, pixels
 
 
-def _prepare(predictor, index: int, text: object, image: object) -> _Prepared | str:
+def prepare_row(predictor, index: int, text: object, image: object) -> PreparedRow | str:
+    """Tokenize and decode one pair; a ClipGuardError (corrupt image, empty text, ...) becomes its message."""
     try:
-        return _Prepared(predictor.tokenize_one(text, index), predictor.preprocess_one(image, index))
+        return PreparedRow(predictor.tokenize_one(text, index), predictor.preprocess_one(image, index))
     except ClipGuardError as exc:
         return str(exc)
 
@@ -63,10 +67,10 @@ def _prepare(predictor, index: int, text: object, image: object) -> _Prepared | 
 def _finish(predictor, indices: list[int], futures: list[Future]) -> list[StreamItem]:
     """Wait for one batch's items, infer the good ones together, and return all items in order."""
     prepared = [f.result() for f in futures]
-    good = [(i, p) for i, p in zip(indices, prepared) if isinstance(p, _Prepared)]
+    good = [(i, p) for i, p in zip(indices, prepared) if isinstance(p, PreparedRow)]
     results: dict[int, Result] = {}
     if good:
-        tokens, pixels = _stack([p for _, p in good])
+        tokens, pixels = stack_rows([p for _, p in good])
         decoded = predictor.decode(predictor.infer(tokens, pixels), tokens, pixels)
         results = {i: r for (i, _), r in zip(good, decoded)}
     return [StreamItem(i, result=results[i]) if i in results else StreamItem(i, error=p)
@@ -87,7 +91,7 @@ def predict_stream(predictor, pairs: Iterable[tuple[object, object]], batch_size
             chunk = list(itertools.islice(numbered, batch_size))
             if chunk:
                 pending.append(([i for i, _ in chunk],
-                                [pool.submit(_prepare, predictor, i, text, image) for i, (text, image) in chunk]))
+                                [pool.submit(prepare_row, predictor, i, text, image) for i, (text, image) in chunk]))
             return bool(chunk)
 
         while len(pending) <= prefetch and submit_next():

@@ -53,3 +53,21 @@ def images():
     shapes = [(48, 80), (90, 40), (33, 57)]
     return [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for h, w in shapes]
 
+
+
+@pytest.fixture(scope="session")
+def free_ports():
+    """f(n) -> n TCP ports free on 127.0.0.1 right now (for servers the tests start)."""
+    import socket
+
+    def pick(n: int) -> list[int]:
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            for s in socks:
+                s.bind(("127.0.0.1", 0))
+            return [s.getsockname()[1] for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+
+    return pick

@@ -1,0 +1,483 @@
+"""``serve``: the bundle's Predictor behind Triton Inference Server, through PyTriton (the ``[serve]`` extra).
+
+One Triton model (``clipguard`` by default) with the runtime's whole pipeline inside it, so clients send
+what they have, a text and an encoded image file, and get back what ``Predictor.predict`` returns:
+
+    inputs   text         BYTES  [batch, 1]  UTF-8 text
+             image        BYTES  [batch, 1]  an encoded image file (JPEG, PNG, ...), never a path
+    outputs  score        FP32   [batch, 1]  0-10
+             boxes        FP32   [batch, K, 4]  x1,y1,x2,y2 in the ORIGINAL image's pixels (after EXIF)
+             confidences  FP32   [batch, K]
+             labels       INT64  [batch, K]  class index; -1 in padding rows
+             count        INT32  [batch, 1]  how many of the K rows are detections, most confident first
+
+K is the bundle's ``top_k`` (manifest): detections vary in number per image (min_confidence, NMS), so every
+image's rows are padded to K (boxes and confidences 0, label -1) and ``count`` says how many are real. The
+class names, score range and K are in the model config's ``parameters`` (``GET /v2/models/clipguard/config``).
+
+Dynamic batching: Triton queues concurrent requests for up to ``max_queue_delay_us`` and hands them to the
+infer function together (at most ``max_batch`` images); the images are decoded on a small thread pool and
+inferred as one batch. PyTriton 0.7 answers one call of the infer function with one error for every
+request in it, so a bad request (corrupt image, empty text) fails the requests batched with it too; the
+message names the bad request and says the others may be retried. ``--no-dynamic-batching`` isolates
+requests (each call is one request); ``benchmarks/bench_serve.py`` measures both. A backend that compiles
+one model per batch size (OpenVINO) would recompile on the request path for every new batch size, so
+batches are padded to 1, 2, 4, ... ``max_batch`` (Triton's preferred sizes) and those are compiled at start.
+
+Safety: image bytes are decoded from memory (``bytes`` in, never a str or path), text bytes must be UTF-8,
+shapes and item counts are checked, and PyTriton locks Triton's model-repository, shared-memory, statistics,
+trace and logging endpoints behind a token only this process knows, so no request can load a model or make
+the server read a file. The server listens on loopback unless ``--host`` says otherwise.
+
+The libpython trap: PyTriton's Python-backend stub (a child of tritonserver) loads libpython through the
+dynamic loader; on a machine with a system libpython of another patch release it picks that one and dies
+with "'_thread.RLock' object has no attribute '_recursion_count'" (pytriton issue 51). ``use_own_libpython``
+puts this interpreter's library directory first on LD_LIBRARY_PATH before Triton starts (both children
+inherit it) and refuses, with the reason and the fix, when this interpreter has no shared libpython.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..contract import BOXES, CONFIDENCES, LABELS, SCORE
+from ..errors import ClipGuardError
+from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
+from .errors import InputError, ServeError
+from .image_stage import ImageBatch
+from .results import Result
+from .stream import PreparedRow, prepare_row, stack_rows
+from .text_stage import TokenBatch
+
+MODEL_NAME = "clipguard"
+TEXT = "text"
+IMAGE = "image"
+COUNT = "count"
+PAD_LABEL = -1
+OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS, COUNT)
+INSTALL_HINT = "pip install 'edge-clipguard[serve]'"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What ``serve`` binds where. Ports must differ; ``threads`` None splits the CPUs between instances."""
+
+    bundle: str
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    max_batch: int = 16
+    max_queue_delay_us: int = 2000
+    dynamic_batching: bool = True
+    instances: int = 1
+    backend: str = "auto"
+    device: str = "auto"
+    precision: str | None = None
+    threads: int | None = None
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    nms_iou: float = DEFAULT_NMS_IOU
+    verify_key: str | None = None
+    model_name: str = MODEL_NAME
+    drain_timeout_s: int = 5
+    prepare_workers: int = 2
+
+    def __post_init__(self) -> None:
+        ports = {"--http-port": self.http_port, "--grpc-port": self.grpc_port, "--metrics-port": self.metrics_port}
+        for flag, port in ports.items():
+            if not 1 <= port <= 65535:
+                raise ServeError(f"{flag}: {port} is not a TCP port (1-65535)")
+        if len(set(ports.values())) != len(ports):
+            raise ServeError(f"--http-port, --grpc-port and --metrics-port must differ, got {list(ports.values())}")
+        for flag, value, low in (("--max-batch", self.max_batch, 1), ("--instances", self.instances, 1),
+                                 ("--max-queue-delay-us", self.max_queue_delay_us, 0),
+                                 ("--drain-timeout", self.drain_timeout_s, 1),
+                                 ("prepare_workers", self.prepare_workers, 1)):
+            if value < low:
+                raise ServeError(f"{flag} must be >= {low}, got {value}")
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {"--http-port": self.http_port, "--grpc-port": self.grpc_port, "--metrics-port": self.metrics_port}
+
+
+# ---- requests in, responses out (pure; no PyTriton needed) ------------------------------------
+def _as_bytes(value: object, name: str, index: int) -> bytes:
+    """A BYTES element as plain ``bytes``; anything else (a str above all) is refused, so a path never
+    reaches the image loader."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise InputError(f"{name} #{index}: expected BYTES, got {type(value).__name__}")
+
+
+def request_items(data: Mapping[str, np.ndarray]) -> list[tuple[bytes, bytes]]:
+    """(text, image) byte pairs of one request; InputError names a missing input, a wrong shape or a
+    mismatch between the two inputs' batch sizes."""
+    columns = []
+    for name in (TEXT, IMAGE):
+        if name not in data:
+            raise InputError(f"input {name!r} is missing; send {TEXT!r} and {IMAGE!r} (BYTES, shape [batch, 1])")
+        array = np.asarray(data[name])
+        if array.ndim != 2 or array.shape[1] != 1 or array.shape[0] < 1:
+            raise InputError(f"input {name!r} has shape {list(array.shape)}; expected [batch, 1] with batch >= 1")
+        columns.append([_as_bytes(v, name, i) for i, v in enumerate(array[:, 0])])
+    texts, images = columns
+    if len(texts) != len(images):
+        raise InputError(f"got {len(texts)} texts but {len(images)} images; send one image per text")
+    return list(zip(texts, images))
+
+
+def pack_results(results: Sequence[Result], top_k: int) -> dict[str, np.ndarray]:
+    """Results -> the server's output arrays: detections padded to ``top_k`` rows, ``count`` valid."""
+    n = len(results)
+    out = {SCORE: np.array([r.score for r in results], dtype=np.float32).reshape(n, 1),
+           BOXES: np.zeros((n, top_k, 4), dtype=np.float32), CONFIDENCES: np.zeros((n, top_k), dtype=np.float32),
+           LABELS: np.full((n, top_k), PAD_LABEL, dtype=np.int64), COUNT: np.zeros((n, 1), dtype=np.int32)}
+    for i, result in enumerate(results):
+        detections = result.detections[:top_k]
+        out[COUNT][i, 0] = len(detections)
+        for j, det in enumerate(detections):
+            out[BOXES][i, j] = det.box
+            out[CONFIDENCES][i, j] = det.confidence
+            out[LABELS][i, j] = det.label
+    return out
+
+
+def batch_error(messages: Sequence[tuple[int, str]], requests: int) -> str:
+    """One error line for a call of ``requests`` requests of which ``messages`` (request index, why) were bad."""
+    if requests == 1:
+        return "; ".join(m for _, m in messages)
+    bad = "; ".join(f"request {i + 1} of {requests}: {m}" for i, m in messages)
+    return (f"{bad} (PyTriton answers a dynamic batch with one error, so the other requests batched with it fail "
+            "too; they were not at fault and may be retried)")
+
+
+def batch_buckets(max_batch: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to and including ``max_batch``: the batch sizes a static-shape backend is padded to."""
+    sizes = [1 << i for i in range(max_batch.bit_length()) if (1 << i) < max_batch]
+    return (*sizes, max_batch)
+
+
+def static_shape_buckets(predictor, max_batch: int) -> tuple[int, ...] | None:
+    """Buckets when the predictor's runner compiles one model per batch size (OpenVINO keeps ``max_shapes``
+    of them): dynamic batches of every size 1..max_batch would recompile (~3 s each for ``base``) on the
+    request path. The runner is told to keep all buckets; None for dynamic-shape runners (ONNX Runtime)."""
+    runner = predictor.runner
+    if not isinstance(getattr(runner, "max_shapes", None), int):
+        return None
+    buckets = batch_buckets(max_batch)
+    runner.max_shapes = max(runner.max_shapes, len(buckets))
+    return buckets
+
+
+def warm_up(predictor, buckets: Sequence[int]) -> None:
+    """Run one batch of each bucket size so every shape is compiled before the first request."""
+    size = predictor.manifest.preprocess.image_size
+    for batch in buckets:
+        tokens = predictor.tokenize(["warm-up"] * batch)
+        pixels = ImageBatch(np.zeros((batch, 3, size, size), dtype=np.float32), ())
+        predictor.infer(tokens, pixels)
+
+
+def _pad(tokens: TokenBatch, pixels: ImageBatch, size: int) -> tuple[TokenBatch, ImageBatch]:
+    """Repeat the last row up to ``size`` rows (the extra outputs are dropped)."""
+    extra = size - len(tokens.truncated)
+    if extra <= 0:
+        return tokens, pixels
+
+    def grow(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([a, np.repeat(a[-1:], extra, axis=0)])
+
+    return (TokenBatch(grow(tokens.input_ids), grow(tokens.attention_mask), tokens.truncated + (False,) * extra),
+            ImageBatch(grow(pixels.pixel_values), pixels.letterboxes + pixels.letterboxes[-1:] * extra))
+
+
+class BatchInfer:
+    """One model instance's infer function: PyTriton requests in, one dict of output arrays per request out.
+
+    Bad input raises ClipGuardError (Triton answers with its message and keeps serving); a backend
+    failure that is not a ClipGuardError raises PyTritonUnrecoverableError, which stops the server,
+    since the backend's state is then unknown. With ``buckets`` (static-shape backends) each batch is
+    padded to the smallest bucket that holds it.
+    """
+
+    def __init__(self, predictor, pool: ThreadPoolExecutor, unrecoverable: type[Exception] = RuntimeError,
+                 buckets: Sequence[int] | None = None):
+        self.predictor = predictor
+        self.pool = pool
+        self.top_k = predictor.manifest.top_k
+        self.unrecoverable = unrecoverable
+        self.buckets = tuple(sorted(buckets)) if buckets else None
+
+    def __call__(self, requests: Sequence) -> list[dict[str, np.ndarray]]:
+        items: list[tuple[int, int, bytes, bytes]] = []  # (request, item in request, text, image)
+        errors: list[tuple[int, str]] = []
+        sizes = []
+        for r, request in enumerate(requests):
+            try:
+                pairs = request_items(request.data if hasattr(request, "data") else request)
+            except ClipGuardError as exc:
+                errors.append((r, str(exc)))
+                pairs = []
+            sizes.append(len(pairs))
+            items.extend((r, i, text, image) for i, (text, image) in enumerate(pairs))
+        prepared = list(self.pool.map(lambda it: prepare_row(self.predictor, it[1], it[2], it[3]), items))
+        errors += [(it[0], p) for it, p in zip(items, prepared) if not isinstance(p, PreparedRow)]
+        if errors:
+            raise InputError(batch_error(sorted(errors, key=lambda e: e[0]), len(requests)))  # Triton logs it
+        tokens, pixels = stack_rows(prepared)
+        n = len(prepared)
+        fed = _pad(tokens, pixels, next((b for b in self.buckets if b >= n), n)) if self.buckets else (tokens, pixels)
+        try:
+            outputs = {name: value[:n] for name, value in self.predictor.infer(*fed).items()}
+        except ClipGuardError:
+            raise
+        except Exception as exc:  # the backend itself failed: its state is unknown, stop serving
+            raise self.unrecoverable(f"backend {self.predictor.describe()} failed: {type(exc).__name__}: {exc}") \
+                from exc
+        results = self.predictor.decode(outputs, tokens, pixels)
+        responses, start = [], 0
+        for size in sizes:
+            responses.append(pack_results(results[start:start + size], self.top_k))
+            start += size
+        return responses
+
+
+def manifest_parameters(manifest) -> dict[str, str]:
+    """What a client needs to read the outputs (model config ``parameters`` are strings); triton_repo uses it too."""
+    return {"class_names": json.dumps(list(manifest.class_names)),
+            "score_range": json.dumps(list(manifest.score_range)), "top_k": str(manifest.top_k)}
+
+
+def model_parameters(predictor, config: ServeConfig) -> dict[str, str]:
+    """What a client needs to read the outputs, for the model config's ``parameters`` (strings)."""
+    return {**manifest_parameters(predictor.manifest), "padding": "rows past count: boxes 0, confidences 0, labels -1",
+            "boxes": "x1,y1,x2,y2 in the original image's pixels", "min_confidence": str(config.min_confidence),
+            "nms_iou": str(config.nms_iou), "artifact": predictor.describe()}
+
+
+# ---- the libpython trap ------------------------------------------------------------------------
+def own_libpython() -> Path:
+    """This interpreter's shared libpython (may not exist: a static build has none)."""
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    soname = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or ""
+    return Path(libdir) / soname
+
+
+def use_own_libpython(environ: dict | None = None) -> str:
+    """Put this interpreter's libpython directory first on LD_LIBRARY_PATH (tritonserver and PyTriton's
+    Python-backend stub inherit it); raise ServeError saying why and what to do when there is none."""
+    environ = os.environ if environ is None else environ
+    lib = own_libpython()
+    version = ".".join(map(str, sys.version_info[:3]))
+    if not lib.name.startswith("libpython") or not lib.is_file() or lib.suffix == ".a":
+        raise ServeError(
+            f"serve cannot run on this Python ({sys.executable}, {version}): it has no shared libpython "
+            f"({lib} missing), and PyTriton's Python-backend stub would load another libpython and fail "
+            "(\"'_thread.RLock' object has no attribute '_recursion_count'\", pytriton issue 51). Use a Python "
+            "built with --enable-shared (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install "
+            f"{version}) or the distribution's python3 with its libpython package")
+    libdir = str(lib.parent)
+    parts = [p for p in environ.get("LD_LIBRARY_PATH", "").split(":") if p]
+    if not parts or parts[0] != libdir:
+        environ["LD_LIBRARY_PATH"] = ":".join([libdir, *parts])
+    return f"LD_LIBRARY_PATH starts with {libdir} ({lib.name} of Python {version})"
+
+
+def stub_libpython(stub: Path, environ: Mapping[str, str]) -> Path | None:
+    """The libpython the dynamic loader gives ``stub`` under ``environ`` (via ldd); None if ldd cannot say."""
+    ldd = shutil.which("ldd")
+    if not ldd or not stub.is_file():
+        return None
+    try:
+        out = subprocess.run([ldd, str(stub)], env=dict(environ), capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        name, _, rest = line.strip().partition(" => ")
+        if name.startswith("libpython"):
+            path = rest.split(" (")[0].strip()
+            return Path(path) if path.startswith("/") else Path("not found")
+    return None
+
+
+def check_stub_libpython(environ: Mapping[str, str]) -> None:
+    """After ``use_own_libpython``: refuse when the loader would still hand the stub another libpython."""
+    try:
+        from pytriton.utils.distribution import get_stub_path
+        stub = Path(get_stub_path(f"{sys.version_info[0]}.{sys.version_info[1]}"))
+    except Exception:  # an internal of PyTriton; without it, the startup error still carries the hint
+        return
+    found = stub_libpython(stub, environ)
+    if found is not None and (not found.exists() or found.resolve() != own_libpython().resolve()):
+        raise ServeError(f"PyTriton's Python-backend stub would load {found}, not this interpreter's "
+                         f"{own_libpython()}, even with LD_LIBRARY_PATH set; it would fail to start (pytriton "
+                         "issue 51). Run serve with a Python whose shared libpython the stub can load")
+
+
+def _startup_hint(text: str) -> str:
+    if "_recursion_count" in text:
+        return (" — the Python-backend stub loaded another libpython than this interpreter's (pytriton issue 51); "
+                f"check that {own_libpython()} exists and LD_LIBRARY_PATH is not overridden")
+    return ""
+
+
+def _last_error_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln or "failed" in ln]
+    return (errors[-1] if errors else (lines[-1] if lines else "unknown error"))[:300]
+
+
+# ---- ports and predictors ----------------------------------------------------------------------
+def check_ports_free(host: str, ports: Mapping[str, int]) -> None:
+    """Fail fast (rather than after Triton's startup timeout) when a port is taken."""
+    for flag, port in ports.items():
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        except socket.gaierror as exc:
+            raise ServeError(f"--host {host}: not an address this machine can listen on ({exc})") from None
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise ServeError(f"{flag} {port}: cannot listen on {host}:{port} ({exc.strerror}); "
+                                 f"pick a free port with {flag}") from None
+
+
+def load_predictors(config: ServeConfig, log: Callable[[str], None] = lambda _m: None) -> list[tuple]:
+    """[(predictor, buckets or None)] per instance; static-shape backends are warmed up at every bucket."""
+    from .predictor import Predictor
+
+    threads = config.threads
+    if threads is None and config.instances > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // config.instances)
+    predictors = []
+    try:
+        for _ in range(config.instances):
+            predictor = Predictor.load(config.bundle, backend=config.backend, device=config.device,
+                                       precision=config.precision, threads=threads,
+                                       min_confidence=config.min_confidence, nms_iou=config.nms_iou,
+                                       verify_key=config.verify_key)
+            predictors.append((predictor, None))
+            buckets = static_shape_buckets(predictor, config.max_batch)  # a request may carry a batch too
+            if buckets:
+                started = time.monotonic()
+                warm_up(predictor, buckets)
+                log(f"{predictor.backend} compiles one model per batch size: batches are padded to "
+                    f"{', '.join(map(str, buckets))}, compiled in {time.monotonic() - started:.1f} s")
+            predictors[-1] = (predictor, buckets)
+    except BaseException:
+        for p, _ in predictors:
+            p.close()
+        raise
+    return predictors
+
+
+# ---- the server ------------------------------------------------------------------------------------
+def _add_model_parameters(triton, model_name: str, parameters: Mapping[str, str]) -> bool:
+    """Put ``parameters`` into the bound model's config. PyTriton 0.7 has no public way to; this sets the
+    model's backend parameters before Triton loads it, and returns False if PyTriton's internals differ."""
+    try:
+        model = next(m for m in triton._model_manager.models if m.model_name == model_name)
+        model._get_triton_model_config().backend_parameters.update(parameters)
+        return True
+    except Exception:
+        return False
+
+
+def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
+          stop_event: threading.Event | None = None) -> None:
+    """Load the bundle, start Triton, serve until SIGTERM/SIGINT (or ``stop_event``), drain, return.
+
+    Raises ServeError when the server cannot start or stops on its own (a backend crash)."""
+    log = log or (lambda msg: print(f"edge-clipguard serve: {msg}", file=sys.stderr, flush=True))
+    try:
+        from pytriton.exceptions import PyTritonUnrecoverableError
+        from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
+        from pytriton.triton import Triton, TritonConfig
+    except ImportError as exc:
+        raise ServeError(f"serve needs PyTriton and tritonclient ({exc.name or exc} is missing): {INSTALL_HINT}") \
+            from None
+    check_ports_free(config.host, config.ports)
+    note = use_own_libpython()
+    check_stub_libpython(os.environ)
+    stop = stop_event or threading.Event()
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("pytriton").setLevel(logging.ERROR)  # bad requests: our one line, not a traceback each
+    instances = load_predictors(config, log)
+    predictors = [p for p, _ in instances]
+    pool = ThreadPoolExecutor(max_workers=config.prepare_workers, thread_name_prefix="clipguard-serve")
+    triton = None
+    try:
+        top_k = predictors[0].manifest.top_k
+        triton = Triton(config=TritonConfig(
+            http_address=config.host, http_port=config.http_port, grpc_address=config.host,
+            grpc_port=config.grpc_port, metrics_address=config.host, metrics_port=config.metrics_port,
+            allow_metrics=True, exit_timeout_secs=config.drain_timeout_s, log_verbose=0))
+        buckets = instances[0][1]  # static-shape backends: ask Triton to form batches of the padded sizes
+        batcher = DynamicBatcher(max_queue_delay_microseconds=config.max_queue_delay_us,
+                                 preferred_batch_size=list(buckets) if buckets else None) \
+            if config.dynamic_batching else None
+        triton.bind(
+            model_name=config.model_name,
+            infer_func=[BatchInfer(p, pool, PyTritonUnrecoverableError, buckets) for p, buckets in instances],
+            inputs=[Tensor(name=TEXT, dtype=bytes, shape=(1,)), Tensor(name=IMAGE, dtype=bytes, shape=(1,))],
+            outputs=[Tensor(name=SCORE, dtype=np.float32, shape=(1,)),
+                     Tensor(name=BOXES, dtype=np.float32, shape=(top_k, 4)),
+                     Tensor(name=CONFIDENCES, dtype=np.float32, shape=(top_k,)),
+                     Tensor(name=LABELS, dtype=np.int64, shape=(top_k,)),
+                     Tensor(name=COUNT, dtype=np.int32, shape=(1,))],
+            config=ModelConfig(batching=True, max_batch_size=config.max_batch, batcher=batcher),
+            strict=True)
+        if not _add_model_parameters(triton, config.model_name, model_parameters(predictors[0], config)):
+            log("warning: this PyTriton version does not take model config parameters; class names are only in "
+                "the bundle's manifest.json")
+        if not stop.is_set():
+            try:
+                triton.run()
+            except Exception as exc:
+                text = str(exc)
+                raise ServeError(f"Triton did not start: {_last_error_line(text)}{_startup_hint(text)}") from None
+        batching = (f"dynamic batching up to {config.max_batch}, {config.max_queue_delay_us} us queue delay"
+                    if config.dynamic_batching else f"no dynamic batching (max batch {config.max_batch} per request)")
+        log(f"model {config.model_name!r} ready: http://{config.host}:{config.http_port} "
+            f"grpc {config.host}:{config.grpc_port} metrics http://{config.host}:{config.metrics_port}/metrics; "
+            f"{predictors[0].describe()}; {config.instances} instance(s), {batching}; {note}; "
+            "SIGTERM or Ctrl-C stops")
+        crashed = False
+        while not stop.wait(0.5):
+            if not triton.is_alive():
+                crashed = True
+                break
+        if crashed:
+            raise ServeError("Triton stopped on its own (a backend failure or tritonserver exit; see the log above)")
+        log(f"stopping: draining in-flight requests (up to {config.drain_timeout_s} s)")
+    finally:
+        if triton is not None:
+            triton.stop()
+        pool.shutdown(wait=True)
+        for p in predictors:
+            p.close()
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
+    log("stopped")
