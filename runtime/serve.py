@@ -20,9 +20,9 @@ infer function together (at most ``max_batch`` images); the images are decoded o
 inferred as one batch. PyTriton 0.7 answers one call of the infer function with one error for every
 request in it, so a bad request (corrupt image, empty text) fails the requests batched with it too; the
 message names the bad request and says the others may be retried. ``--no-dynamic-batching`` isolates
-requests (each call is one request); ``benchmarks/bench_serve.py`` measures both. A backend that compiles
-one model per batch size (OpenVINO) would recompile on the request path for every new batch size, so
-batches are padded to 1, 2, 4, ... ``max_batch`` (Triton's preferred sizes) and those are compiled at start.
+requests (each call is one request); ``benchmarks/bench_serve.py`` measures both. Every backend takes any
+batch size without a compile on the request path (OpenVINO keeps one dynamic-batch model next to its
+static batch-1 one).
 
 Safety: image bytes are decoded from memory (``bytes`` in, never a str or path), text bytes must be UTF-8,
 shapes and item counts are checked, and PyTriton locks Triton's model-repository, shared-memory, statistics,
@@ -48,7 +48,6 @@ import subprocess
 import sys
 import sysconfig
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,10 +59,8 @@ from ..contract import BOXES, CONFIDENCES, LABELS, SCORE
 from ..errors import ClipGuardError
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
 from .errors import InputError, ServeError
-from .image_stage import ImageBatch
 from .results import Result
 from .stream import PreparedRow, prepare_row, stack_rows
-from .text_stage import TokenBatch
 
 MODEL_NAME = "clipguard"
 TEXT = "text"
@@ -168,62 +165,19 @@ def batch_error(messages: Sequence[tuple[int, str]], requests: int) -> str:
             "too; they were not at fault and may be retried)")
 
 
-def batch_buckets(max_batch: int) -> tuple[int, ...]:
-    """1, 2, 4, ... up to and including ``max_batch``: the batch sizes a static-shape backend is padded to."""
-    sizes = [1 << i for i in range(max_batch.bit_length()) if (1 << i) < max_batch]
-    return (*sizes, max_batch)
-
-
-def static_shape_buckets(predictor, max_batch: int) -> tuple[int, ...] | None:
-    """Buckets when the predictor's runner compiles one model per batch size (OpenVINO keeps ``max_shapes``
-    of them): dynamic batches of every size 1..max_batch would recompile (~3 s each for ``base``) on the
-    request path. The runner is told to keep all buckets; None for dynamic-shape runners (ONNX Runtime)."""
-    runner = predictor.runner
-    if not isinstance(getattr(runner, "max_shapes", None), int):
-        return None
-    buckets = batch_buckets(max_batch)
-    runner.max_shapes = max(runner.max_shapes, len(buckets))
-    return buckets
-
-
-def warm_up(predictor, buckets: Sequence[int]) -> None:
-    """Run one batch of each bucket size so every shape is compiled before the first request."""
-    size = predictor.manifest.preprocess.image_size
-    for batch in buckets:
-        tokens = predictor.tokenize(["warm-up"] * batch)
-        pixels = ImageBatch(np.zeros((batch, 3, size, size), dtype=np.float32), ())
-        predictor.infer(tokens, pixels)
-
-
-def _pad(tokens: TokenBatch, pixels: ImageBatch, size: int) -> tuple[TokenBatch, ImageBatch]:
-    """Repeat the last row up to ``size`` rows (the extra outputs are dropped)."""
-    extra = size - len(tokens.truncated)
-    if extra <= 0:
-        return tokens, pixels
-
-    def grow(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([a, np.repeat(a[-1:], extra, axis=0)])
-
-    return (TokenBatch(grow(tokens.input_ids), grow(tokens.attention_mask), tokens.truncated + (False,) * extra),
-            ImageBatch(grow(pixels.pixel_values), pixels.letterboxes + pixels.letterboxes[-1:] * extra))
-
-
 class BatchInfer:
     """One model instance's infer function: PyTriton requests in, one dict of output arrays per request out.
 
     Bad input raises ClipGuardError (Triton answers with its message and keeps serving); a backend
     failure that is not a ClipGuardError raises PyTritonUnrecoverableError, which stops the server,
-    since the backend's state is then unknown. With ``buckets`` (static-shape backends) each batch is
-    padded to the smallest bucket that holds it.
+    since the backend's state is then unknown.
     """
 
-    def __init__(self, predictor, pool: ThreadPoolExecutor, unrecoverable: type[Exception] = RuntimeError,
-                 buckets: Sequence[int] | None = None):
+    def __init__(self, predictor, pool: ThreadPoolExecutor, unrecoverable: type[Exception] = RuntimeError):
         self.predictor = predictor
         self.pool = pool
         self.top_k = predictor.manifest.top_k
         self.unrecoverable = unrecoverable
-        self.buckets = tuple(sorted(buckets)) if buckets else None
 
     def __call__(self, requests: Sequence) -> list[dict[str, np.ndarray]]:
         items: list[tuple[int, int, bytes, bytes]] = []  # (request, item in request, text, image)
@@ -242,10 +196,8 @@ class BatchInfer:
         if errors:
             raise InputError(batch_error(sorted(errors, key=lambda e: e[0]), len(requests)))  # Triton logs it
         tokens, pixels = stack_rows(prepared)
-        n = len(prepared)
-        fed = _pad(tokens, pixels, next((b for b in self.buckets if b >= n), n)) if self.buckets else (tokens, pixels)
         try:
-            outputs = {name: value[:n] for name, value in self.predictor.infer(*fed).items()}
+            outputs = self.predictor.infer(tokens, pixels)
         except ClipGuardError:
             raise
         except Exception as exc:  # the backend itself failed: its state is unknown, stop serving
@@ -361,8 +313,8 @@ def check_ports_free(host: str, ports: Mapping[str, int]) -> None:
                                  f"pick a free port with {flag}") from None
 
 
-def load_predictors(config: ServeConfig, log: Callable[[str], None] = lambda _m: None) -> list[tuple]:
-    """[(predictor, buckets or None)] per instance; static-shape backends are warmed up at every bucket."""
+def load_predictors(config: ServeConfig) -> list:
+    """One Predictor per model instance (threads split between them when not given)."""
     from .predictor import Predictor
 
     threads = config.threads
@@ -371,21 +323,13 @@ def load_predictors(config: ServeConfig, log: Callable[[str], None] = lambda _m:
     predictors = []
     try:
         for _ in range(config.instances):
-            predictor = Predictor.load(config.bundle, backend=config.backend, device=config.device,
-                                       precision=config.precision, threads=threads,
-                                       min_confidence=config.min_confidence, nms_iou=config.nms_iou,
-                                       verify_key=config.verify_key)
-            predictors.append((predictor, None))
-            buckets = static_shape_buckets(predictor, config.max_batch)  # a request may carry a batch too
-            if buckets:
-                started = time.monotonic()
-                warm_up(predictor, buckets)
-                log(f"{predictor.backend} compiles one model per batch size: batches are padded to "
-                    f"{', '.join(map(str, buckets))}, compiled in {time.monotonic() - started:.1f} s")
-            predictors[-1] = (predictor, buckets)
+            predictors.append(Predictor.load(config.bundle, backend=config.backend, device=config.device,
+                                             precision=config.precision, threads=threads,
+                                             min_confidence=config.min_confidence, nms_iou=config.nms_iou,
+                                             verify_key=config.verify_key))
     except BaseException:
-        for p, _ in predictors:
-            p.close()
+        for predictor in predictors:
+            predictor.close()
         raise
     return predictors
 
@@ -424,8 +368,7 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
         for sig in (signal.SIGTERM, signal.SIGINT):
             handlers[sig] = signal.signal(sig, lambda *_: stop.set())
     logging.getLogger("pytriton").setLevel(logging.ERROR)  # bad requests: our one line, not a traceback each
-    instances = load_predictors(config, log)
-    predictors = [p for p, _ in instances]
+    predictors = load_predictors(config)
     pool = ThreadPoolExecutor(max_workers=config.prepare_workers, thread_name_prefix="clipguard-serve")
     triton = None
     try:
@@ -434,13 +377,11 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
             http_address=config.host, http_port=config.http_port, grpc_address=config.host,
             grpc_port=config.grpc_port, metrics_address=config.host, metrics_port=config.metrics_port,
             allow_metrics=True, exit_timeout_secs=config.drain_timeout_s, log_verbose=0))
-        buckets = instances[0][1]  # static-shape backends: ask Triton to form batches of the padded sizes
-        batcher = DynamicBatcher(max_queue_delay_microseconds=config.max_queue_delay_us,
-                                 preferred_batch_size=list(buckets) if buckets else None) \
+        batcher = DynamicBatcher(max_queue_delay_microseconds=config.max_queue_delay_us) \
             if config.dynamic_batching else None
         triton.bind(
             model_name=config.model_name,
-            infer_func=[BatchInfer(p, pool, PyTritonUnrecoverableError, buckets) for p, buckets in instances],
+            infer_func=[BatchInfer(p, pool, PyTritonUnrecoverableError) for p in predictors],
             inputs=[Tensor(name=TEXT, dtype=bytes, shape=(1,)), Tensor(name=IMAGE, dtype=bytes, shape=(1,))],
             outputs=[Tensor(name=SCORE, dtype=np.float32, shape=(1,)),
                      Tensor(name=BOXES, dtype=np.float32, shape=(top_k, 4)),

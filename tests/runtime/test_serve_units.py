@@ -134,10 +134,9 @@ def test_verify_key_checks_the_signature_before_any_instance_loads(signed_bundle
     with pytest.raises(SignatureError):
         S.load_predictors(S.ServeConfig(str(signed_bundle), backend="onnxruntime", device="cpu", threads=1,
                                         verify_key=str(other_keys[1])))
-    [(predictor, buckets)] = S.load_predictors(S.ServeConfig(str(signed_bundle), backend="onnxruntime", device="cpu",
-                                                             threads=1, verify_key=str(signing_keys[1])))
+    [predictor] = S.load_predictors(S.ServeConfig(str(signed_bundle), backend="onnxruntime", device="cpu",
+                                                  threads=1, verify_key=str(signing_keys[1])))
     predictor.close()
-    assert buckets is None
 
 
 def test_check_ports_free_names_the_taken_port():
@@ -166,48 +165,3 @@ def test_importing_serve_and_the_cli_loads_neither_pytriton_nor_torch():
     assert out.stdout.strip() == "[]"
 
 
-def test_batch_buckets():
-    assert S.batch_buckets(16) == (1, 2, 4, 8, 16) and S.batch_buckets(12) == (1, 2, 4, 8, 12)
-    assert S.batch_buckets(1) == (1,) and S.batch_buckets(2) == (1, 2)
-
-
-def test_static_shape_backends_get_padded_batches_with_the_same_results(predictor, images, pool, monkeypatch):
-    data = [jpeg(im) for im in images]
-    requests = [FakeRequest([b"About the stars: lovely."], [data[0]]),
-                FakeRequest([b"The red circle!", b"About the rings: meh."], [data[1], data[2]])]
-    want = S.BatchInfer(predictor, pool)(requests)
-    seen = []
-    real_infer = predictor.infer
-    monkeypatch.setattr(predictor, "infer", lambda tokens, pixels: seen.append(len(tokens.truncated)) or
-                        real_infer(tokens, pixels))
-    got = S.BatchInfer(predictor, pool, buckets=(1, 2, 4, 8))(requests)
-    assert seen == [4]
-    for g, w in zip(got, want):
-        for name in S.OUTPUT_NAMES:
-            np.testing.assert_allclose(g[name], w[name], atol=1e-4, err_msg=name)
-
-
-def test_static_shape_buckets_only_for_runners_that_compile_per_batch_size(predictor, monkeypatch):
-    assert S.static_shape_buckets(predictor, 16) is None  # ONNX Runtime: dynamic batch
-    monkeypatch.setattr(predictor.runner, "max_shapes", 4, raising=False)
-    assert S.static_shape_buckets(predictor, 16) == (1, 2, 4, 8, 16) and predictor.runner.max_shapes == 5
-    S.warm_up(predictor, (1, 2))
-
-
-def test_openvino_predictor_serves_padded_batches_after_warm_up(tiny_bundle, predictor, images, pool):
-    pytest.importorskip("openvino")
-    from edge_clipguard.runtime import Predictor
-
-    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, min_confidence=0.0,
-                        nms_iou=1.0) as ov:
-        buckets = S.static_shape_buckets(ov, 4)
-        assert buckets == (1, 2, 4)
-        S.warm_up(ov, buckets)
-        assert sorted(ov.runner._requests) == [1, 2, 4]  # every bucket compiled before the first request
-        data = [jpeg(im) for im in images]
-        requests = [FakeRequest([b"About the stars: lovely.", b"The red circle!", b"About the rings"], data)]
-        got = S.BatchInfer(ov, pool, buckets=buckets)(requests)[0]
-        assert sorted(ov.runner._requests) == [1, 2, 4]  # 3 images ran as a padded batch of 4
-        want = S.BatchInfer(predictor, pool)(requests)[0]  # ONNX Runtime, unpadded
-        np.testing.assert_allclose(got[S.SCORE], want[S.SCORE], atol=1e-3)
-        np.testing.assert_allclose(got[S.BOXES], want[S.BOXES], atol=0.05)
