@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+DEFAULT_EPOCHS = 10  # train's epoch count when neither --epochs nor --max-steps is given
+
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from ..config import load_config
@@ -26,7 +28,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from .trainer import TrainerConfig
 
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
-    trainer = TrainerConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+    epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
+    trainer = TrainerConfig(epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
                             infonce_weight=args.infonce, seed=args.seed, num_workers=args.workers,
                             progress=args.progress)
@@ -66,8 +69,11 @@ def register(commands) -> None:
     train.add_argument("--data", action="append", required=True, help="training manifest (repeatable)")
     train.add_argument("--val-data", action="append", help="validation manifest (repeatable; default: 5%% holdout)")
     train.add_argument("--out", required=True, help="run folder: last.pt, best.pt, steps.jsonl, curves.png")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (0: no limit)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help=f"passes over the data (default {DEFAULT_EPOCHS} unless --max-steps is given)")
+    train.add_argument("--max-steps", type=int, default=0,
+                       help="run N optimiser steps, however many epochs that takes; with --epochs, whichever "
+                            "comes first (0: no step limit)")
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--grad-accum", type=int, default=1)
     train.add_argument("--lr", type=float, default=3e-4)

@@ -21,7 +21,7 @@ import torch
 from ..errors import ClipGuardError
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
-from .loop import batch_losses, make_optimizer, warmup_cosine
+from .loop import batch_losses, make_optimizer, step_limit, warmup_cosine
 from .losses import DEFAULT_WEIGHTS, weighted_total
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -29,8 +29,8 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    epochs: int = 1
-    max_steps: int = 0  # 0: no limit beyond epochs
+    epochs: int | None = None  # None: as many as max_steps needs (one epoch when max_steps is 0 too)
+    max_steps: int = 0  # 0: no step limit; alone, exactly this many optimiser steps
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 3e-4
@@ -58,12 +58,6 @@ def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bo
     if mode == "fp16" and device.type != "cuda":
         raise ClipGuardError("--amp fp16 needs a CUDA device; use bf16 or off on CPU")
     return (torch.bfloat16, False) if mode == "bf16" else (torch.float16, True)
-
-
-def total_steps(cfg: TrainerConfig, batches_per_epoch: int) -> int:
-    per_epoch = max(1, batches_per_epoch // cfg.grad_accum)
-    steps = cfg.epochs * per_epoch
-    return min(steps, cfg.max_steps) if cfg.max_steps > 0 else steps
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -107,7 +101,7 @@ class Trainer:
             raise ClipGuardError(f"train: {len(train_set)} rows give {batches} full batch(es) of {cfg.batch_size} per "
                                  f"process (world size {world_size}), fewer than one step of {cfg.grad_accum}; "
                                  "lower --batch-size/--grad-accum or add data")
-        self.steps = total_steps(cfg, batches)
+        self.steps, self.limit_reason = step_limit(cfg, batches)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, self.steps))
         self.clipper = GradientClipper(cfg.clip, modality_groups(self.model))
