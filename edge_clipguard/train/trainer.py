@@ -2,9 +2,12 @@
 
 One optimiser step = ``grad_accum`` micro-batches. Per step it logs the loss terms, the
 pre-clip gradient norm of each modality group, the post-clip norm and whether it clipped; a step
-whose gradients are not finite is skipped and counted, and training goes on. Checkpoints go to
-``out/last.pt`` (every epoch and at the end) and ``out/best.pt`` (lowest validation loss), both
-written atomically; ``resume=True`` continues the same curve from ``out/last.pt``.
+whose loss or gradients are not finite is skipped and counted (``skipped``, ``skipped_total``), and
+training goes on, unless ``max_skipped_in_row`` steps in a row were skipped: then the run is
+diverging and stops with TrainingDiverged. Checkpoints go to ``out/last.pt`` (every epoch and at
+the end) and ``out/best.pt`` (lowest validation loss), written atomically and fsynced, so a run
+killed at any moment (even SIGKILL) leaves the previous checkpoint whole; ``resume=True`` continues
+the same curve from ``out/last.pt`` and cuts the logs back to it (see ``benchmarks/bench_crash_resume.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +26,13 @@ from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
 from .loop import batch_losses, make_optimizer, step_limit, warmup_cosine
 from .losses import DEFAULT_WEIGHTS, weighted_total
+from .run_dir import remove_stale_temp_files, trim_log
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
+class TrainingDiverged(ClipGuardError):
+    """Too many optimiser steps in a row had a non-finite loss or gradient."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class TrainerConfig:
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
+    # fp16 AMP skips a few steps in a row on its own while the GradScaler finds its scale (at most
+    # ~16 halvings from 2**16), so the limit sits above that; 0 never stops.
+    max_skipped_in_row: int = 25
 
 
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -105,7 +116,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, self.steps))
         self.clipper = GradientClipper(cfg.clip, modality_groups(self.model))
-        self.step, self.epoch, self.skipped = 0, 0, 0
+        self.step, self.epoch, self.skipped, self.skipped_in_row = 0, 0, 0, 0
         self.best_val = math.inf
         self.wrapped = self.model
         if world_size > 1:
@@ -134,7 +145,8 @@ class Trainer:
     def train_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "clipper": self.clipper.state_dict(),
-                "skipped": self.skipped, "best_val": self.best_val, "trainer_config": asdict(self.cfg)}
+                "skipped": self.skipped, "skipped_in_row": self.skipped_in_row, "best_val": self.best_val,
+                "trainer_config": asdict(self.cfg)}
 
     def save(self, name: str, metrics: dict | None = None) -> None:
         if not self.is_main:
@@ -153,6 +165,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.clipper.load_state_dict(state["clipper"])
         self.skipped, self.best_val = state["skipped"], state["best_val"]
+        self.skipped_in_row = state.get("skipped_in_row", 0)
         self.step, self.epoch = payload["step"], payload["epoch"]
         set_rng_state(payload["rng"])
 
@@ -184,10 +197,13 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value.detach()) / len(micro_batches)
         self.scaler.unscale_(self.optimizer)
         report = self.clipper()
-        if report.finite:
+        finite = self._all_finite(report.finite and math.isfinite(sums["loss"]))
+        if finite:
             self.scaler.step(self.optimizer)
+            self.skipped_in_row = 0
         else:
             self.skipped += 1
+            self.skipped_in_row += 1
             with torch.no_grad():
                 for name, b in self.model.named_buffers():
                     b.copy_(buffers[name])
@@ -197,8 +213,25 @@ class Trainer:
         self.step += 1
         return {"step": self.step, "epoch": self.epoch, "lr": lr, **sums,
                 **{f"grad_norm_{k}": v for k, v in report.pre_norms.items()}, "grad_norm_post": report.post_norm,
-                "clip_threshold": report.threshold, "clipped": report.clipped, "skipped": not report.finite,
+                "clip_threshold": report.threshold, "clipped": report.clipped, "skipped": not finite,
                 "skipped_total": self.skipped}
+
+    def _all_finite(self, finite: bool) -> bool:
+        """Whether every process saw a finite loss and gradient (so all ranks skip or step together)."""
+        if self.world_size == 1:
+            return finite
+        flag = torch.tensor(float(finite), device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def _check_diverging(self) -> None:
+        limit = self.cfg.max_skipped_in_row
+        if limit and self.skipped_in_row >= limit:
+            raise TrainingDiverged(
+                f"train: stopped at step {self.step}: the last {self.skipped_in_row} optimiser steps all had a "
+                f"non-finite loss or gradient ({self.skipped} skipped in all, see 'skipped' in "
+                f"{self.out / 'steps.jsonl'}); lower --lr, keep --clip on or check the data; "
+                f"{self.out / 'last.pt'} holds the last checkpoint")
 
     # ----- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
@@ -229,8 +262,13 @@ class Trainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(self.cfg.seed)
+        if self.is_main:
+            remove_stale_temp_files(self.out)
         if resume:
             self.resume()
+            if self.is_main:
+                for name in ("steps.jsonl", "epochs.jsonl"):
+                    trim_log(self.out / name, self.step)
         elif self.is_main:
             for name in ("steps.jsonl", "epochs.jsonl"):
                 (self.out / name).unlink(missing_ok=True)
@@ -250,6 +288,7 @@ class Trainer:
                 row = self.train_step(pending)
                 pending = []
                 self._log("steps.jsonl", row)
+                self._check_diverging()
                 bar.set_postfix(loss=f"{row['loss']:.3f}", clip="y" if row["clipped"] else "n")
                 bar.update(1)
                 if self.step >= end:
