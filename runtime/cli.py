@@ -120,7 +120,7 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
                         help="add PyTorch eager and torch.compile rows of this checkpoint (needs torch)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                         help="with --compare-torch: also time torch.compile (default: on)")
-    parser.add_argument("--verbose", action=argparse.BooleanOptionalAction, default=False,
-                        help="print progress to stderr")
+    parser.add_argument("-v", "--verbose", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                        help="print progress to stderr (and third-party warnings, as the global -v)")
     parser.set_defaults(handler=run_profile)
     return parser

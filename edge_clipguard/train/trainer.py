@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ClipGuardError
+from ..quiet import third_party_noise
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
 from .loop import batch_losses, make_optimizer, step_limit, warmup_cosine
@@ -209,7 +210,10 @@ class Trainer:
                     b.copy_(buffers[name])
         self.scaler.update()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        # A skipped step leaves the optimizer unstepped on purpose and the schedule moves on; torch
+        # warns about that order (it thinks the first LR value is lost), which is not so here.
+        with third_party_noise(messages=(r"Detected call of `lr_scheduler.step\(\)` before",)):
+            self.scheduler.step()
         self.step += 1
         return {"step": self.step, "epoch": self.epoch, "lr": lr, **sums,
                 **{f"grad_norm_{k}": v for k, v in report.pre_norms.items()}, "grad_norm_post": report.post_norm,
