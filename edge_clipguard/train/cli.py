@@ -29,10 +29,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
     epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
+    max_skipped = TrainerConfig.max_skipped_in_row if args.max_skipped_in_row is None else args.max_skipped_in_row
     trainer = TrainerConfig(epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
                             infonce_weight=args.infonce, seed=args.seed, num_workers=args.workers,
-                            progress=args.progress)
+                            progress=args.progress, max_skipped_in_row=max_skipped)
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device))
@@ -84,6 +85,9 @@ def register(commands) -> None:
     train.add_argument("--clip-percentile", type=float, default=90.0, help="adaptive: percentile of recent norms")
     train.add_argument("--infonce", type=float, default=0.0, help="weight of the text-image InfoNCE term")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-skipped-in-row", type=int, default=None, metavar="N",
+                       help="stop when N steps in a row had a non-finite loss or gradient (default 25, above fp16 "
+                            "AMP's own start-up skips; 0: never)")
     train.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")

@@ -24,3 +24,12 @@ def test_train_reports_a_malformed_manifest_line_with_file_and_line(tmp_path, ca
     assert main(["train", "--config", "tiny", "--data", str(bad), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"edge-clipguard: error: {bad}:2: invalid JSON") and "\n" not in err
+
+
+def test_train_stops_with_one_line_after_n_non_finite_steps_in_a_row(scenes_dir, tmp_path, capsys):
+    """An absurd learning rate blows the weights up after step 1; every later loss is non-finite."""
+    assert _train(scenes_dir, tmp_path, "--max-steps", "9", "--warmup", "1", "--lr", "1e30",
+                  "--max-skipped-in-row", "2") == 2
+    err = capsys.readouterr().err.strip()
+    assert "error: train: stopped at step 3: the last 2 optimiser steps all had a non-finite loss" in err
+    assert "\n" not in err
