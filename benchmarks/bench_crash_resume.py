@@ -54,14 +54,18 @@ def checkpoint_temp_files(out: Path) -> list[str]:
     return sorted(p.name for p in out.glob(".*.pt.*.tmp"))
 
 
-def kill_once(args, out: Path, mode: str, rng: random.Random, reference_s: float) -> dict:
-    """Start train (resuming when last.pt exists), SIGKILL it per ``mode``; returns the trial's record."""
+def kill_once(args, out: Path, mode: str, rng: random.Random, timing: dict) -> dict:
+    """Start train (resuming when last.pt exists), SIGKILL it per ``mode``; returns the trial's record.
+    A random kill falls anywhere in the time this run should take: start-up plus its share of the
+    reference run's steps (a resumed run has fewer left)."""
     resume = (out / "last.pt").exists()
+    done = checkpoint_state(out).get("last.pt", {}).get("step", 0) if resume else 0
+    expected_s = timing["startup_s"] + timing["train_s"] * (args.steps - done) / args.steps
     before = set(checkpoint_temp_files(out))  # orphans of the previous kill; train deletes them on start
     started = time.perf_counter()
     proc = subprocess.Popen(train_command(args, out, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if mode == "random":
-        deadline = started + rng.uniform(0.0, reference_s)
+        deadline = started + rng.uniform(0.0, expected_s)
         while time.perf_counter() < deadline and proc.poll() is None:
             time.sleep(0.005)
     else:  # inside the k-th checkpoint write this process starts (k in 1..3, so chains move on)
@@ -81,6 +85,18 @@ def kill_once(args, out: Path, mode: str, rng: random.Random, reference_s: float
             "killed": proc.returncode == -signal.SIGKILL, "returncode": proc.returncode,
             "left_temp_files": sorted(set(checkpoint_temp_files(out)) - before), "checkpoints": checkpoint_state(out),
             "stderr_tail": stderr.splitlines()[-1] if proc.returncode not in (0, -signal.SIGKILL) and stderr else ""}
+
+
+def reference_run(args, out: Path) -> dict:
+    """The uninterrupted run; returns its start-up time (until the first step is logged) and the rest."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(train_command(args, out, resume=False), stdout=subprocess.DEVNULL)
+    while proc.poll() is None and not (out / "steps.jsonl").exists():
+        time.sleep(0.01)
+    startup = time.perf_counter() - started
+    if proc.wait() != 0:
+        raise SystemExit(f"reference run failed with exit code {proc.returncode}")
+    return {"startup_s": startup, "train_s": time.perf_counter() - started - startup}
 
 
 def read_log(path: Path) -> dict[int, dict]:
@@ -111,16 +127,17 @@ def run(args) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = time.perf_counter()
-    subprocess.run(train_command(args, work / "reference", resume=False), check=True, stdout=subprocess.DEVNULL)
-    reference_s = time.perf_counter() - started
+    timing = reference_run(args, work / "reference")
     rng = random.Random(args.seed)
     trials, chains = [], []
     chain = 0
     out = work / f"chain{chain}"
-    while len(trials) < args.trials:
-        record = kill_once(args, out, "write" if len(trials) % 2 == 0 else "random", rng, reference_s)
+    kills = 0
+    while kills < args.trials and len(trials) < 4 * args.trials:
+        record = kill_once(args, out, "write" if kills % 2 == 0 else "random", rng, timing)
         record.update(trial=len(trials) + 1, chain=chain)
         trials.append(record)
+        kills += record["killed"]
         if not record["killed"]:  # it finished (or failed) before the kill: compare and start a new chain
             chains.append({"chain": chain, **compare_runs(work / "reference", out)})
             chain += 1
@@ -141,7 +158,8 @@ def run(args) -> dict:
         "loss_max_abs_diff": max(c["loss_max_abs_diff"] for c in chains),
         "weight_max_abs_diff": max(c["weight_max_abs_diff"] for c in chains),
         "all_same_steps": all(c["same_steps"] for c in chains),
-        "reference_run_s": round(reference_s, 1), "seconds": round(time.perf_counter() - started, 1),
+        "reference_run_s": round(timing["startup_s"] + timing["train_s"], 1),
+        "seconds": round(time.perf_counter() - started, 1),
     }
     return {"config": {k: str(v) for k, v in vars(args).items()}, "summary": summary, "trials": trials,
             "chains": chains, "torch_threads": os.environ.get("OMP_NUM_THREADS", "default")}
@@ -182,7 +200,8 @@ def _default_data(work: Path, seed: int) -> tuple[Path, Path]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=24, help="SIGKILLs in all (half mid-write)")
+    parser.add_argument("--trials", type=int, default=24,
+                        help="SIGKILLs in all, half timed into a checkpoint write (runs that end first do not count)")
     parser.add_argument("--steps", type=int, default=30, help="--max-steps of each run")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)

@@ -235,7 +235,7 @@ class Trainer:
                 f"train: stopped at step {self.step}: the last {self.skipped_in_row} optimiser steps all had a "
                 f"non-finite loss or gradient ({self.skipped} skipped in all, see 'skipped' in "
                 f"{self.out / 'steps.jsonl'}); lower --lr, keep --clip on or check the data; "
-                f"{self.out / 'last.pt'} holds the last checkpoint")
+                f"the last checkpoint, if any, is {self.out / 'last.pt'}")
 
     # ----- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
