@@ -65,7 +65,8 @@ def run_profile(args: argparse.Namespace) -> None:
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
                          iters=args.iters, warmup=args.warmup, threads=args.threads, compare_torch=args.compare_torch,
                          torch_compile=args.compile)
-    report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if args.verbose else None)
+    verbose = getattr(args, "verbose", False)  # SUPPRESS default: absent unless -v was given somewhere
+    report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if verbose else None)
     print(format_table(report))
     if args.json:
         print(f"json: {write_json(report, args.json)}")
