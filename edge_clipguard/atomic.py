@@ -25,10 +25,20 @@ def _normal_mode(path: Path, is_dir: bool) -> None:
     path.chmod((0o777 if is_dir else 0o666) & ~_umask())
 
 
+def _fsync(path: Path, is_dir: bool) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if is_dir else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, mode: int | None = None, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds.
 
+    A killed process (even SIGKILL) leaves the old file or the new one. ``durable`` also survives a
+    power cut: the data is fsynced before the rename and the folder after it (training checkpoints).
     ``mode`` (e.g. 0o600 for a private key) replaces the usual umask permissions; the temporary file is
     created owner-only, so a file given a narrower mode is never readable by others at any moment."""
     final = Path(path)
@@ -43,7 +53,11 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
                 _normal_mode(tmp, is_dir=False)
             else:
                 tmp.chmod(mode)
+            if durable:
+                _fsync(tmp, is_dir=False)
         os.replace(tmp, final)
+        if durable and os.name == "posix":
+            _fsync(final.parent, is_dir=True)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .atomic import write_text_atomic
@@ -144,6 +144,29 @@ class Manifest:
                 and (target is None or a.target == target)]
 
 
+def check_member_name(name: object, where: str) -> str:
+    """``name`` if it is a plain relative path inside the bundle, else BundleError.
+
+    A manifest is data from wherever the bundle came from; a name such as ``/etc/passwd``,
+    ``../../x`` or ``C:\\x`` would make the runtime hash and load a file outside the bundle.
+    Allowed: ``/``-separated components, none empty, ``.`` or ``..``, no backslash, colon or NUL."""
+    if not isinstance(name, str) or not name:
+        raise BundleError(f"{where}: file name must be a non-empty string, got {name!r}")
+    parts = name.split("/")
+    if any(bad in name for bad in ("\\", ":", "\0")) or any(p in ("", ".", "..") for p in parts):
+        raise BundleError(f"{where}: file name {name!r} is not a plain relative path inside the bundle")
+    return str(PurePosixPath(*parts))
+
+
+def contained_path(bundle_dir: str | Path, name: str, where: str) -> Path:
+    """``bundle_dir / name`` once the name is plain and, with symlinks resolved, still inside the bundle."""
+    path = Path(bundle_dir) / check_member_name(name, where)
+    root, target = Path(bundle_dir).resolve(), path.resolve()
+    if not target.is_relative_to(root):
+        raise BundleError(f"{path}: resolves to {target}, outside the bundle {root}")
+    return path
+
+
 def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -172,7 +195,7 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
         )
     try:
         pre = dict(_require(data, "preprocess", where))
-        return Manifest(
+        manifest = Manifest(
             schema_version=version,
             package_version=str(_require(data, "package_version", where)),
             config_name=str(_require(data, "config_name", where)),
@@ -195,17 +218,28 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
             files={str(k): str(v) for k, v in _require(data, "files", where).items()},
             versions={str(k): str(v) for k, v in data.get("versions", {}).items()},
         )
+        _check_member_names(data, where)
+        return manifest
     except BundleError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # wrong types, inf, 1e400
         raise BundleError(f"{where}: malformed field ({type(exc).__name__}: {exc})") from None
 
 
+def _check_member_names(data: dict[str, Any], where: str) -> None:
+    """Every file the manifest names (raw JSON values, before any str() coercion) is a plain member."""
+    check_member_name(data["preprocess"].get("tokenizer_file", TOKENIZER_NAME), f"{where}: preprocess.tokenizer_file")
+    for i, art in enumerate(data["artifacts"]):
+        check_member_name(art["file"], f"{where}: artifacts[{i}].file")
+    for name in data["files"]:
+        check_member_name(name, f"{where}: files")
+
+
 def read_manifest(bundle_dir: str | Path) -> Manifest:
     """Load ``BUNDLE/manifest.json``; raises BundleError with the path on any problem."""
-    path = Path(bundle_dir) / MANIFEST_NAME
     if not Path(bundle_dir).is_dir():
         raise BundleError(f"{bundle_dir}: not a bundle directory (expected a folder with {MANIFEST_NAME})")
+    path = contained_path(bundle_dir, MANIFEST_NAME, str(bundle_dir))
     if not path.is_file():
         raise BundleError(f"{path}: missing; is {bundle_dir} a bundle written by 'edge-clipguard export'?")
     try:
@@ -218,8 +252,9 @@ def read_manifest(bundle_dir: str | Path) -> Manifest:
 
 
 def verify_file(bundle_dir: str | Path, manifest: Manifest, name: str) -> Path:
-    """Path of bundle file ``name`` after checking it exists and matches its recorded sha256."""
-    path = Path(bundle_dir) / name
+    """Path of bundle file ``name`` after checking it is inside the bundle (symlinks resolved),
+    exists and matches its recorded sha256."""
+    path = contained_path(bundle_dir, name, f"{Path(bundle_dir) / MANIFEST_NAME}")
     expected = manifest.files.get(name)
     if expected is None:
         raise BundleError(f"{Path(bundle_dir) / MANIFEST_NAME}: no sha256 recorded for {name!r}")

@@ -73,7 +73,7 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     train_set = ManifestDataset(read_manifest(train_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
     val_set = ManifestDataset(read_manifest(val_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
 
-    train_cfg = TrainerConfig(epochs=1000, max_steps=cfg.steps, batch_size=cfg.batch_size, warmup_steps=5,
+    train_cfg = TrainerConfig(max_steps=cfg.steps, batch_size=cfg.batch_size, warmup_steps=5,
                               seed=cfg.seed)
     trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, train_cfg, work / "run")
     before = quick_eval(model, trainer.loader(0, val_set, shuffle=False))

@@ -29,7 +29,8 @@ from ..bundle import (
 from ..errors import ExportValidationError
 from ..train.evaluate import feed_batches, onnx_infer, openvino_infer, predict_dataset, torch_infer
 from .accuracy import accuracy
-from .onnx_export import compare_outputs, export_onnx, run_onnxruntime, run_torch
+from .detections import OutputError, compare_outputs, merge_worst
+from .onnx_export import export_onnx, random_feeds, run_onnxruntime, run_torch
 from .types import ArtifactReport
 
 RECOMMENDED_CALIB_SAMPLES = 128
@@ -117,23 +118,16 @@ def check_against_torch(path: Path, reference, limits: dict[str, float], real_fe
     ``fp32_model``, the score limits widen to how far quantization itself moves the score."""
     import onnx
 
-    from ..model.clipguard import example_inputs
-
     onnx.checker.check_model(str(path))
-    feeds = []
-    for i, batch in enumerate(batch_sizes):
-        ids, mask, pixels = example_inputs(reference.cfg, batch=batch, seed=seed + i)
-        feeds.append({"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "pixel_values": pixels.numpy()})
-    worst: dict[str, dict] = {}
+    worst_errors: dict[str, OutputError] = {}
     score_diffs, quant_noise = [], []
-    for feed in [*feeds, *real_feeds]:
+    for feed in [*random_feeds(reference.cfg, batch_sizes, seed), *real_feeds]:
         expected, got = run_torch(reference, feed), run_onnxruntime(path, feed)
         score_diffs.append(np.abs(expected["score"].astype(np.float64) - got["score"]))
         if fp32_model is not None:
             quant_noise.append(np.abs(expected["score"].astype(np.float64) - run_torch(fp32_model, feed)["score"]))
-        for err in compare_outputs(expected, got):
-            if err.name not in worst or err.max_abs > worst[err.name]["max_abs"]:
-                worst[err.name] = {"max_abs": err.max_abs, "max_rel": err.max_rel}
+        merge_worst(worst_errors, compare_outputs(expected, got, limits["confidences"]))
+    worst = {name: {"max_abs": e.max_abs, "max_rel": e.max_rel} for name, e in worst_errors.items()}
     score = worst["score"]
     score["mean_abs"] = float(np.concatenate(score_diffs).mean())
     limits = dict(limits)

@@ -125,7 +125,8 @@ def run_profile(args: argparse.Namespace) -> None:
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
                          iters=args.iters, warmup=args.warmup, threads=args.threads, compare_torch=args.compare_torch,
                          torch_compile=args.compile, stream=args.stream)
-    report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if args.verbose else None)
+    verbose = getattr(args, "verbose", False)  # SUPPRESS default: absent unless -v was given somewhere
+    report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if verbose else None)
     print(format_table(report))
     if args.json:
         print(f"json: {write_json(report, args.json)}")
@@ -225,8 +226,8 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
                         help="with --compare-torch: also time torch.compile (default: on)")
     parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True,
                         help="add a predict_stream throughput row per artifact (JPEG bytes in; default: on)")
-    parser.add_argument("--verbose", action=argparse.BooleanOptionalAction, default=False,
-                        help="print progress to stderr")
+    parser.add_argument("-v", "--verbose", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                        help="print progress to stderr (and third-party warnings, as the global -v)")
     parser.set_defaults(handler=run_profile)
     return parser
 

@@ -210,7 +210,8 @@ def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataError(f"{where}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
+                raise DataError(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") \
+                    from None
             if not line.strip():
                 continue
             try:

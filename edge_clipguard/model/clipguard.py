@@ -97,10 +97,11 @@ class ClipGuardFusion(nn.Module):
         out["text_embed"], out["image_embed"] = text_embed, image_embed
         return out
 
-    def decode(self, raw: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """Raw outputs -> (score [B], boxes [B, K, 4], confidences [B, K], labels [B, K])."""
+    def decode(self, raw: dict[str, torch.Tensor], top_k: int | None = None) -> tuple[torch.Tensor, ...]:
+        """Raw outputs -> (score [B], boxes [B, K, 4], confidences [B, K], labels [B, K]); K is the
+        config's ``top_k`` unless given (export's parity check decodes every cell)."""
         boxes, confidences, labels = decode_boxes(raw["heatmap"], raw["log_size"], raw["offset"], BOX_STRIDE,
-                                                  self.cfg.heads.top_k)
+                                                  top_k or self.cfg.heads.top_k)
         return raw["score"], boxes, confidences, labels
 
 

@@ -41,7 +41,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(path: str | Path, *, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
                     step: int, epoch: int, train_state: dict[str, Any] | None = None,
                     modelopt_state: dict | None = None, metrics: dict | None = None) -> Path:
-    """Write the checkpoint to a temp file beside ``path`` and rename it into place."""
+    """Write the checkpoint to a temp file beside ``path``, fsync it and rename it into place."""
     module = getattr(model, "module", model)
     payload = {
         "format": FORMAT,
@@ -56,7 +56,7 @@ def save_checkpoint(path: str | Path, *, model: torch.nn.Module, model_cfg: Mode
         "metrics": metrics or {},
         "rng": rng_state(),
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         torch.save(payload, tmp)
     return Path(path)
 

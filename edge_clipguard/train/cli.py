@@ -7,6 +7,8 @@ import os
 
 from ..errors import ClipGuardError
 
+DEFAULT_EPOCHS = 10  # train's epoch count when neither --epochs nor --max-steps is given
+
 
 def _cmd_info(args: argparse.Namespace) -> None:
     from ..config import load_config
@@ -59,10 +61,12 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from .trainer import TrainerConfig
 
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
-    trainer = TrainerConfig(epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+    epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
+    max_skipped = TrainerConfig.max_skipped_in_row if args.max_skipped_in_row is None else args.max_skipped_in_row
+    trainer = TrainerConfig(epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
                             infonce_weight=args.infonce, seed=args.seed, num_workers=args.workers,
-                            progress=args.progress)
+                            progress=args.progress, max_skipped_in_row=max_skipped)
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device,
@@ -109,8 +113,11 @@ def register(commands) -> None:
     train.add_argument("--data", action="append", required=True, help="training manifest (repeatable)")
     train.add_argument("--val-data", action="append", help="validation manifest (repeatable; default: 5%% holdout)")
     train.add_argument("--out", required=True, help="run folder: last.pt, best.pt, steps.jsonl, curves.png")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (0: no limit)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help=f"passes over the data (default {DEFAULT_EPOCHS} unless --max-steps is given)")
+    train.add_argument("--max-steps", type=int, default=0,
+                       help="run N optimiser steps, however many epochs that takes; with --epochs, whichever "
+                            "comes first (0: no step limit)")
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--grad-accum", type=int, default=1)
     train.add_argument("--lr", type=float, default=3e-4)
@@ -121,6 +128,9 @@ def register(commands) -> None:
     train.add_argument("--clip-percentile", type=float, default=90.0, help="adaptive: percentile of recent norms")
     train.add_argument("--infonce", type=float, default=0.0, help="weight of the text-image InfoNCE term")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-skipped-in-row", type=int, default=None, metavar="N",
+                       help="stop when N steps in a row had a non-finite loss or gradient (default 25, above fp16 "
+                            "AMP's own start-up skips; 0: never)")
     train.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")

@@ -18,8 +18,11 @@ import contextlib
 import copy
 import io
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import torch
+
+from ..quiet import third_party_noise
 
 # Appended to ModelOpt's INT8 default: later entries win. The text tower keeps INT8 weights but
 # float activations (weight-only): BERT activations have outliers that per-tensor max-calibrated
@@ -36,10 +39,21 @@ FLOAT_ISLANDS = (
 CALIBRATION_METHOD = "max"  # ModelOpt's default: amax = max |x| seen over the calibration batches
 
 
+def modelopt() -> SimpleNamespace:
+    """ModelOpt's modules (``mtq``, ``mto``, ``TensorQuantizer``), imported quietly: the import makes
+    torch log "No CUDA runtime is found, using CUDA_HOME=..." (torch.utils.cpp_extension) and raises a
+    TorchScript FutureWarning and a "transformers X is not tested" UserWarning, none actionable here
+    (``-v`` shows them)."""
+    with third_party_noise(messages=("",), loggers=("torch.utils.cpp_extension",)):
+        import modelopt.torch.opt as mto
+        import modelopt.torch.quantization as mtq
+        from modelopt.torch.quantization.nn import TensorQuantizer
+    return SimpleNamespace(mtq=mtq, mto=mto, TensorQuantizer=TensorQuantizer)
+
+
 def int8_config() -> dict:
     """ModelOpt INT8 config with our float islands (a fresh copy each call)."""
-    import modelopt.torch.quantization as mtq
-
+    mtq = modelopt().mtq
     cfg = copy.deepcopy(mtq.INT8_DEFAULT_CFG)
     cfg["quant_cfg"] = [*cfg["quant_cfg"], *copy.deepcopy(FLOAT_ISLANDS)]
     cfg["algorithm"] = CALIBRATION_METHOD
@@ -65,30 +79,26 @@ def calibration_loop(dataset, batches: int, batch_size: int) -> Callable[[torch.
 
 
 def quantize_int8(model: torch.nn.Module, forward_loop: Callable[[torch.nn.Module], None]) -> torch.nn.Module:
-    """Insert INT8 fake quantizers into ``model`` (in place) and calibrate them with ``forward_loop``."""
-    import modelopt.torch.quantization as mtq
-
-    return mtq.quantize(model, int8_config(), forward_loop)
+    """Insert INT8 fake quantizers into ``model`` (in place) and calibrate them with ``forward_loop``.
+    ModelOpt prints "Inserted N quantizers" while doing it; ``quantized_fraction`` says it better."""
+    config = int8_config()
+    with third_party_noise(stdout=True):
+        return modelopt().mtq.quantize(model, config, forward_loop)
 
 
 def is_quantized(model: torch.nn.Module) -> bool:
-    from modelopt.torch.quantization.nn import TensorQuantizer
-
-    return any(isinstance(m, TensorQuantizer) for m in model.modules())
+    quantizer = modelopt().TensorQuantizer
+    return any(isinstance(m, quantizer) for m in model.modules())
 
 
 def modelopt_state(model: torch.nn.Module) -> dict:
     """The quantizer layout (not the weights/amax, which live in the state_dict) to store in checkpoints."""
-    import modelopt.torch.opt as mto
-
-    return mto.modelopt_state(getattr(model, "module", model))
+    return modelopt().mto.modelopt_state(getattr(model, "module", model))
 
 
 def restore_quantizers(model: torch.nn.Module, state: dict) -> torch.nn.Module:
     """Re-insert the quantizers described by ``state`` so a QAT checkpoint's state_dict loads."""
-    import modelopt.torch.opt as mto
-
-    return mto.restore_from_modelopt_state(model, state)
+    return modelopt().mto.restore_from_modelopt_state(model, state)
 
 
 def strip_quantizers(model: torch.nn.Module) -> torch.nn.Module:
@@ -103,8 +113,7 @@ def strip_quantizers(model: torch.nn.Module) -> torch.nn.Module:
 
 def quant_summary(model: torch.nn.Module) -> str:
     """``mtq.print_quant_summary`` as a string."""
-    import modelopt.torch.quantization as mtq
-
+    mtq = modelopt().mtq
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         mtq.print_quant_summary(model)
@@ -113,11 +122,10 @@ def quant_summary(model: torch.nn.Module) -> str:
 
 def quantized_fraction(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     """Per top-level child: (weight quantizers enabled, weight quantizers present)."""
-    from modelopt.torch.quantization.nn import TensorQuantizer
-
+    quantizer = modelopt().TensorQuantizer
     counts: dict[str, list[int]] = {}
     for name, module in model.named_modules():
-        if isinstance(module, TensorQuantizer) and name.endswith("weight_quantizer"):
+        if isinstance(module, quantizer) and name.endswith("weight_quantizer"):
             top = name.split(".", 1)[0]
             entry = counts.setdefault(top, [0, 0])
             entry[0] += int(module.is_enabled)

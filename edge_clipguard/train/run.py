@@ -102,6 +102,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
                 f"device {dist.device}, world size {dist.world_size}, clip {req.trainer.clip.mode}")
         trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, req.trainer, req.out,
                           device=dist.device, rank=dist.rank, world_size=dist.world_size, modelopt_state_fn=state_fn)
+        if dist.rank == 0:
+            log(f"train: {trainer.limit_reason}")
         return trainer.fit(resume=req.resume)
     finally:
         shutdown()

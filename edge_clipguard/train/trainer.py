@@ -2,9 +2,12 @@
 
 One optimiser step = ``grad_accum`` micro-batches. Per step it logs the loss terms, the
 pre-clip gradient norm of each modality group, the post-clip norm and whether it clipped; a step
-whose gradients are not finite is skipped and counted, and training goes on. Checkpoints go to
-``out/last.pt`` (every epoch and at the end) and ``out/best.pt`` (lowest validation loss), both
-written atomically; ``resume=True`` continues the same curve from ``out/last.pt``.
+whose loss or gradients are not finite is skipped and counted (``skipped``, ``skipped_total``), and
+training goes on, unless ``max_skipped_in_row`` steps in a row were skipped: then the run is
+diverging and stops with TrainingDiverged. Checkpoints go to ``out/last.pt`` (every epoch and at
+the end) and ``out/best.pt`` (lowest validation loss), written atomically and fsynced, so a run
+killed at any moment (even SIGKILL) leaves the previous checkpoint whole; ``resume=True`` continues
+the same curve from ``out/last.pt`` and cuts the logs back to it (see ``benchmarks/bench_crash_resume.py``).
 """
 
 from __future__ import annotations
@@ -19,18 +22,24 @@ from pathlib import Path
 import torch
 
 from ..errors import ClipGuardError
+from ..quiet import third_party_noise
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
-from .loop import batch_losses, make_optimizer, warmup_cosine
+from .loop import batch_losses, make_optimizer, step_limit, warmup_cosine
 from .losses import DEFAULT_WEIGHTS, weighted_total
+from .run_dir import remove_stale_temp_files, trim_log
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
 
+class TrainingDiverged(ClipGuardError):
+    """Too many optimiser steps in a row had a non-finite loss or gradient."""
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
-    epochs: int = 1
-    max_steps: int = 0  # 0: no limit beyond epochs
+    epochs: int | None = None  # None: as many as max_steps needs (one epoch when max_steps is 0 too)
+    max_steps: int = 0  # 0: no step limit; alone, exactly this many optimiser steps
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 3e-4
@@ -44,6 +53,9 @@ class TrainerConfig:
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
+    # fp16 AMP skips a few steps in a row on its own while the GradScaler finds its scale (at most
+    # ~16 halvings from 2**16), so the limit sits above that; 0 never stops.
+    max_skipped_in_row: int = 25
 
 
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -58,12 +70,6 @@ def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bo
     if mode == "fp16" and device.type != "cuda":
         raise ClipGuardError("--amp fp16 needs a CUDA device; use bf16 or off on CPU")
     return (torch.bfloat16, False) if mode == "bf16" else (torch.float16, True)
-
-
-def total_steps(cfg: TrainerConfig, batches_per_epoch: int) -> int:
-    per_epoch = max(1, batches_per_epoch // cfg.grad_accum)
-    steps = cfg.epochs * per_epoch
-    return min(steps, cfg.max_steps) if cfg.max_steps > 0 else steps
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -107,11 +113,11 @@ class Trainer:
             raise ClipGuardError(f"train: {len(train_set)} rows give {batches} full batch(es) of {cfg.batch_size} per "
                                  f"process (world size {world_size}), fewer than one step of {cfg.grad_accum}; "
                                  "lower --batch-size/--grad-accum or add data")
-        self.steps = total_steps(cfg, batches)
+        self.steps, self.limit_reason = step_limit(cfg, batches)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, self.steps))
         self.clipper = GradientClipper(cfg.clip, modality_groups(self.model))
-        self.step, self.epoch, self.skipped = 0, 0, 0
+        self.step, self.epoch, self.skipped, self.skipped_in_row = 0, 0, 0, 0
         self.best_val = math.inf
         self.wrapped = self.model
         if world_size > 1:
@@ -140,7 +146,8 @@ class Trainer:
     def train_state(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "clipper": self.clipper.state_dict(),
-                "skipped": self.skipped, "best_val": self.best_val, "trainer_config": asdict(self.cfg)}
+                "skipped": self.skipped, "skipped_in_row": self.skipped_in_row, "best_val": self.best_val,
+                "trainer_config": asdict(self.cfg)}
 
     def save(self, name: str, metrics: dict | None = None) -> None:
         if not self.is_main:
@@ -159,6 +166,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.clipper.load_state_dict(state["clipper"])
         self.skipped, self.best_val = state["skipped"], state["best_val"]
+        self.skipped_in_row = state.get("skipped_in_row", 0)
         self.step, self.epoch = payload["step"], payload["epoch"]
         set_rng_state(payload["rng"])
 
@@ -190,21 +198,44 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value.detach()) / len(micro_batches)
         self.scaler.unscale_(self.optimizer)
         report = self.clipper()
-        if report.finite:
+        finite = self._all_finite(report.finite and math.isfinite(sums["loss"]))
+        if finite:
             self.scaler.step(self.optimizer)
+            self.skipped_in_row = 0
         else:
             self.skipped += 1
+            self.skipped_in_row += 1
             with torch.no_grad():
                 for name, b in self.model.named_buffers():
                     b.copy_(buffers[name])
         self.scaler.update()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        # A skipped step leaves the optimizer unstepped on purpose and the schedule moves on; torch
+        # warns about that order (it thinks the first LR value is lost), which is not so here.
+        with third_party_noise(messages=(r"Detected call of `lr_scheduler.step\(\)` before",)):
+            self.scheduler.step()
         self.step += 1
         return {"step": self.step, "epoch": self.epoch, "lr": lr, **sums,
                 **{f"grad_norm_{k}": v for k, v in report.pre_norms.items()}, "grad_norm_post": report.post_norm,
-                "clip_threshold": report.threshold, "clipped": report.clipped, "skipped": not report.finite,
+                "clip_threshold": report.threshold, "clipped": report.clipped, "skipped": not finite,
                 "skipped_total": self.skipped}
+
+    def _all_finite(self, finite: bool) -> bool:
+        """Whether every process saw a finite loss and gradient (so all ranks skip or step together)."""
+        if self.world_size == 1:
+            return finite
+        flag = torch.tensor(float(finite), device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def _check_diverging(self) -> None:
+        limit = self.cfg.max_skipped_in_row
+        if limit and self.skipped_in_row >= limit:
+            raise TrainingDiverged(
+                f"train: stopped at step {self.step}: the last {self.skipped_in_row} optimiser steps all had a "
+                f"non-finite loss or gradient ({self.skipped} skipped in all, see 'skipped' in "
+                f"{self.out / 'steps.jsonl'}); lower --lr, keep --clip on or check the data; "
+                f"the last checkpoint, if any, is {self.out / 'last.pt'}")
 
     # ----- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
@@ -235,8 +266,13 @@ class Trainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(self.cfg.seed)
+        if self.is_main:
+            remove_stale_temp_files(self.out)
         if resume:
             self.resume()
+            if self.is_main:
+                for name in ("steps.jsonl", "epochs.jsonl"):
+                    trim_log(self.out / name, self.step)
         elif self.is_main:
             for name in ("steps.jsonl", "epochs.jsonl"):
                 (self.out / name).unlink(missing_ok=True)
@@ -256,6 +292,7 @@ class Trainer:
                 row = self.train_step(pending)
                 pending = []
                 self._log("steps.jsonl", row)
+                self._check_diverging()
                 bar.set_postfix(loss=f"{row['loss']:.3f}", clip="y" if row["clipped"] else "n")
                 bar.update(1)
                 if self.step >= end:

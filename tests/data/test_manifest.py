@@ -154,3 +154,10 @@ def test_rows_without_text_ref_never_touch_the_vader_cache(tmp_path):
     path = _write(tmp_path / "m.jsonl", [GOOD])
     assert load_manifest(path, vader_dir=tmp_path / "cache")[0].text == GOOD["text"]
     assert not (tmp_path / "cache").exists()
+
+
+def test_non_utf8_line_is_named_with_file_and_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"text": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"m\.jsonl:2: not UTF-8 text \(byte 0xe9 at column 14\)"):
+        read_manifest(path)

@@ -1,0 +1,35 @@
+"""The train command: its step limit said in its own words, and bad input as one line with exit 2."""
+
+import json
+
+from edge_clipguard.cli import main
+
+
+def _train(scenes_dir, out, *extra):
+    return main(["train", "--config", "tiny", "--data", str(scenes_dir / "train.jsonl"), "--val-data",
+                 str(scenes_dir / "test.jsonl"), "--out", str(out), "--batch-size", "4", "--no-progress", *extra])
+
+
+def test_train_max_steps_overrides_the_default_epoch_count(scenes_dir, tmp_path, capsys):
+    """The issue: --max-steps 60 on a small set stopped at the default epochs' 20 steps."""
+    assert _train(scenes_dir, tmp_path, "--max-steps", "5", "--warmup", "1") == 0
+    assert "train: 5 steps: --max-steps (3 steps an epoch)" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+
+
+def test_train_reports_a_malformed_manifest_line_with_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"image": null, "text": "fine", "score": 5, "boxes": [], "labels": []}\n{"image": null,\n')
+    assert main(["train", "--config", "tiny", "--data", str(bad), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"edge-clipguard: error: {bad}:2: invalid JSON") and "\n" not in err
+
+
+def test_train_stops_with_one_line_after_n_non_finite_steps_in_a_row(scenes_dir, tmp_path, capsys):
+    """An absurd learning rate blows the weights up after step 1; every later loss is non-finite."""
+    assert _train(scenes_dir, tmp_path, "--max-steps", "9", "--warmup", "1", "--lr", "1e30",
+                  "--max-skipped-in-row", "2") == 2
+    err = capsys.readouterr().err.strip()
+    assert "error: train: stopped at step 3: the last 2 optimiser steps all had a non-finite loss" in err
+    assert "\n" not in err
