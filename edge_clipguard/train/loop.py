@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -11,9 +10,6 @@ from ..errors import ClipGuardError
 from ..model.clipguard import BOX_STRIDE
 from .losses import compute_losses
 from .targets import box_targets
-
-if TYPE_CHECKING:
-    from .trainer import TrainerConfig
 
 PRETRAINED_TOWERS = ("text_tower", "image_tower")
 
@@ -26,26 +22,26 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def step_limit(cfg: TrainerConfig, batches_per_epoch: int) -> tuple[int, str]:
+def step_limit(epochs: int | None, max_steps: int, grad_accum: int, batches_per_epoch: int) -> tuple[int, str]:
     """(optimiser steps to run, the sentence that says why).
 
     ``max_steps`` alone runs exactly that many steps over as many epochs as it takes (as in Hugging
     Face and Lightning: it overrides the epoch count); ``epochs`` alone keeps its meaning; both stop
     at whichever comes first; neither is one epoch."""
-    per_epoch = max(1, batches_per_epoch // cfg.grad_accum)
-    if (cfg.epochs is not None and cfg.epochs < 1) or cfg.max_steps < 0:
-        raise ClipGuardError(f"train: --epochs must be >= 1 and --max-steps >= 0, got {cfg.epochs} and {cfg.max_steps}")
-    by_epochs = (cfg.epochs or 1) * per_epoch
-    epochs = f"{cfg.epochs or 1} epoch(s) of {per_epoch} steps"
-    if cfg.max_steps == 0:
-        return by_epochs, f"{by_epochs} steps: {epochs}"
-    if cfg.epochs is None:
-        return cfg.max_steps, f"{cfg.max_steps} steps: --max-steps ({per_epoch} steps an epoch)"
-    if cfg.max_steps < by_epochs:
-        return cfg.max_steps, f"{cfg.max_steps} steps: --max-steps {cfg.max_steps} comes before --epochs ({epochs})"
-    if cfg.max_steps == by_epochs:
-        return by_epochs, f"{by_epochs} steps: --epochs ({epochs}) and --max-steps {cfg.max_steps} agree"
-    return by_epochs, f"{by_epochs} steps: --epochs ({epochs}) comes before --max-steps {cfg.max_steps}"
+    per_epoch = max(1, batches_per_epoch // grad_accum)
+    if (epochs is not None and epochs < 1) or max_steps < 0:
+        raise ClipGuardError(f"train: --epochs must be >= 1 and --max-steps >= 0, got {epochs} and {max_steps}")
+    by_epochs = (epochs or 1) * per_epoch
+    said = f"{epochs or 1} epoch(s) of {per_epoch} steps"
+    if max_steps == 0:
+        return by_epochs, f"{by_epochs} steps: {said}"
+    if epochs is None:
+        return max_steps, f"{max_steps} steps: --max-steps ({per_epoch} steps an epoch)"
+    if max_steps < by_epochs:
+        return max_steps, f"{max_steps} steps: --max-steps {max_steps} comes before --epochs ({said})"
+    if max_steps == by_epochs:
+        return by_epochs, f"{by_epochs} steps: --epochs ({said}) and --max-steps {max_steps} agree"
+    return by_epochs, f"{by_epochs} steps: --epochs ({said}) comes before --max-steps {max_steps}"
 
 
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:

@@ -113,7 +113,7 @@ class Trainer:
             raise ClipGuardError(f"train: {len(train_set)} rows give {batches} full batch(es) of {cfg.batch_size} per "
                                  f"process (world size {world_size}), fewer than one step of {cfg.grad_accum}; "
                                  "lower --batch-size/--grad-accum or add data")
-        self.steps, self.limit_reason = step_limit(cfg, batches)
+        self.steps, self.limit_reason = step_limit(cfg.epochs, cfg.max_steps, cfg.grad_accum, batches)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, self.steps))
         self.clipper = GradientClipper(cfg.clip, modality_groups(self.model))
