@@ -8,13 +8,13 @@ are closed, so what ran is written). Progress (frames, fps) goes to stderr unles
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..jsonl import iter_jsonl
 from .sources import Frame, SourceError
 
 
@@ -47,19 +47,9 @@ def read_pairs(path: str | Path) -> list[tuple[str, Path]]:
     """(text, image) pairs from a JSONL file of {"text": ..., "image": ...} rows (image relative to the file)."""
     path = Path(path)
     pairs = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path}: cannot read the pairs file ({exc})") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
+    for where, row in iter_jsonl(path):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not isinstance(row.get("image"), str):
-            raise SourceError(f"{path}:{number}: expected {{\"text\": str, \"image\": path}}")
+            raise SourceError(f"{where}: expected {{\"text\": str, \"image\": path}}")
         image = Path(row["image"])
         pairs.append((row["text"], image if image.is_absolute() else path.parent / image))
     if not pairs:

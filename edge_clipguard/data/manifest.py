@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from typing import Any
 from ..atomic import write_text_atomic
 from ..contract import SCORE_MAX, SCORE_MIN
 from ..errors import DataError
+from ..jsonl import iter_jsonl
 
 REQUIRED_FIELDS = ("image", "text", "boxes", "labels")
 REF_REQUIRED_FIELDS = ("image", "text_ref", "boxes", "labels")  # a text_ref stands in for text and score
@@ -199,28 +200,6 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
         extra={k: v for k, v in row.items() if k not in known},
         **optional,
     )
-
-
-def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    """(``file:line``, parsed JSON) for each non-blank line of a JSONL file; DataError naming the line
-    when it is not UTF-8 or not JSON. Shared by the manifest reader and the JSONL importers (``odvg_import``)."""
-    with path.open("rb") as handle:
-        for line_no, raw in enumerate(handle, start=1):
-            where = f"{path}:{line_no}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") \
-                    from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
-            except RecursionError:
-                raise DataError(f"{where}: invalid JSON (nested too deeply)") from None
-            yield where, row
 
 
 def read_manifest(path: str | Path, num_classes: int | None = None,

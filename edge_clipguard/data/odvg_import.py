@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..jsonl import iter_jsonl
 from .imported import (
     DEFAULT_TEMPLATE,
     ImportResult,
@@ -30,7 +31,7 @@ from .imported import (
     normalise_name,
     write_import,
 )
-from .manifest import Sample, iter_jsonl
+from .manifest import Sample
 from .manifest import _is_number as is_number
 
 Box = tuple[float, float, float, float]
