@@ -10,6 +10,7 @@ threads.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,6 +57,11 @@ class PredictorConfig:
                 raise ClipGuardError(f"{name} must be between 0 and 1, got {value}")
 
 
+def _deactivate(runner: Runner, lock: threading.Lock) -> None:
+    with lock:
+        runner.deactivate()
+
+
 class Predictor:
     """Thread-safe predictor. Build with ``Predictor.load(bundle_dir, ...)``; close() frees the backend."""
 
@@ -72,6 +78,9 @@ class Predictor:
         self.config = config
         self.advice = advice  # a one-line hint when the chosen path is known to be slow (see selection)
         self._lock = threading.Lock()
+        # Native and device memory go back when the Predictor is garbage-collected even if close() was never
+        # called (the finalizer holds the runner, never the Predictor, so it does not keep it alive).
+        self._finalizer = weakref.finalize(self, _deactivate, runner, self._lock)
 
     @classmethod
     def load(cls, bundle_dir: str | Path, backend: str = "auto", device: str = "auto", precision: str | None = None,
@@ -168,8 +177,7 @@ class Predictor:
                 + (f"; {extra}" if extra else ""))
 
     def close(self) -> None:
-        with self._lock:
-            self.runner.deactivate()
+        self._finalizer()  # runs _deactivate once; later calls do nothing
 
     def __enter__(self) -> Predictor:
         return self

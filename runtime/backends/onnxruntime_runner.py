@@ -12,6 +12,7 @@ plain IOBinding and say why in ``cuda_graph_note``.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,17 @@ class OrtConfig:
     inter_op_threads: int = 1
     cuda_graph: bool = True
     max_cuda_graphs: int = 8  # batch sizes captured; others run through IOBinding without a graph
+    max_plain_slots: int = 8  # device buffers kept for batch sizes without a graph (least recently used go)
+
+
+def slots_to_evict(slots: list[tuple[int, bool]], max_plain: int) -> list[int]:
+    """Batch sizes whose device buffers to free, given (batch, has_cuda_graph) oldest use first.
+
+    A captured CUDA graph replays fixed device addresses, so a slot with a graph is never freed (there are
+    at most ``max_cuda_graphs`` of them); slots without one are kept up to ``max_plain``, least recently
+    used freed first, so a stream of ever-new batch sizes cannot grow GPU memory without bound."""
+    plain = [batch for batch, has_graph in slots if not has_graph]
+    return plain[: max(0, len(plain) - max_plain)]
 
 
 def _import_ort():
@@ -69,6 +81,7 @@ class _CudaSlot:
             self.binding.bind_ortvalue_input(name, value)
         for name, value in self.outputs.items():
             self.binding.bind_ortvalue_output(name, value)
+        self.graph_id = graph_id
         self.run_options = ort.RunOptions()
         self.run_options.add_run_config_entry("gpu_graph_id", str(-1 if graph_id is None else graph_id))
 
@@ -93,7 +106,8 @@ class OnnxRuntimeRunner(Runner):
         self.providers: list[str] = []
         self.cuda_graph_note = ""
         self._in_types: dict[str, type] = {}
-        self._slots: dict[int, _CudaSlot] = {}
+        self._slots: OrderedDict[int, _CudaSlot] = OrderedDict()
+        self._graph_ids_used = 0
         self._graphs = False
 
     @property
@@ -157,11 +171,18 @@ class OnnxRuntimeRunner(Runner):
 
     def _slot(self, batch: int) -> _CudaSlot:
         slot = self._slots.get(batch)
-        if slot is None:
-            graph_id = len(self._slots) if self._graphs and len(self._slots) < self.config.max_cuda_graphs else None
-            slot = _CudaSlot(_import_ort(), self.session, batch, self._in_types, self.outputs, self.inputs,
-                             self.config.device_index, graph_id)
-            self._slots[batch] = slot
+        if slot is not None:
+            self._slots.move_to_end(batch)
+            return slot
+        graph_id = None
+        if self._graphs and self._graph_ids_used < self.config.max_cuda_graphs:
+            graph_id, self._graph_ids_used = self._graph_ids_used, self._graph_ids_used + 1
+        slot = _CudaSlot(_import_ort(), self.session, batch, self._in_types, self.outputs, self.inputs,
+                         self.config.device_index, graph_id)
+        self._slots[batch] = slot
+        for old in slots_to_evict([(b, s.graph_id is not None) for b, s in self._slots.items()],
+                                  self.config.max_plain_slots):
+            del self._slots[old]  # frees its device buffers
         return slot
 
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -176,4 +197,5 @@ class OnnxRuntimeRunner(Runner):
 
     def deactivate_impl(self) -> None:
         self._slots.clear()
+        self._graph_ids_used = 0
         self.session = None

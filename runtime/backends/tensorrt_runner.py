@@ -193,6 +193,9 @@ class TensorRTRunner(Runner):
 
     def _infer_locked(self, feed: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
         cudart, stream = self._cudart, self._stream
+        # The CUDA device is per host thread: a Predictor shared by threads may be called from one that never
+        # selected it (or selected another GPU), so every inference selects it first.
+        cuda_call(cudart, cudart.cudaSetDevice(self.device_index), f"cudaSetDevice({self.device_index})")
         shape_changed = batch != self._current_batch
         if shape_changed:
             self._set_shapes(batch)
@@ -263,7 +266,13 @@ class TensorRTRunner(Runner):
 
     # -- deactivate ---------------------------------------------------------------------------------------
     def deactivate_impl(self) -> None:
-        errors = self._release()
+        with self._lock:  # never free buffers under an inference running on another thread
+            if self._cudart is not None:
+                try:
+                    cuda_call(self._cudart, self._cudart.cudaSetDevice(self.device_index), "cudaSetDevice")
+                except (BackendError, CudaError):
+                    pass  # _release reports what it could not free
+            errors = self._release()
         if errors:
             raise BackendError(f"{self.engine_path}: freeing GPU resources: {'; '.join(errors)}")
 

@@ -163,3 +163,20 @@ def test_pil_input_is_not_modified(predictor):
     before = image.tobytes()
     predictor.predict(TEXTS[0], image)
     assert image.mode == "RGBA" and image.tobytes() == before
+
+
+def test_a_dropped_predictor_frees_its_backend_without_close(tiny_bundle):
+    import gc
+
+    predictor = Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1)
+    runner = predictor.runner
+    del predictor
+    gc.collect()
+    assert not runner.active and runner.session is None
+
+
+def test_close_twice_is_harmless(tiny_bundle):
+    predictor = Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1)
+    predictor.close()
+    predictor.close()
+    assert not predictor.runner.active
