@@ -11,7 +11,7 @@ ONNX Runtime CPU, ``--threads`` intra-op threads, median of ``--iters``; INT8 is
 twin (``write_cpu_int8``, U8S8 QDQ on Conv/MatMul/Gemm) calibrated on a few training scenes: its
 latency is measured, its accuracy is not.
 
-    python benchmarks/bench_distill.py --teacher /tmp/ecg_demo/run/last.pt --steps 150
+    python benchmarks/bench_distill.py --teacher /tmp/ecg_demo/run/last.pt --steps 60 --threads 1 --iters 10 --no-int8
 """
 
 from __future__ import annotations
