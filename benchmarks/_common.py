@@ -127,17 +127,18 @@ def make_datasets(data: BenchData, tokenizer, image_size: int, cache: bool | Non
 
 def train(model, model_cfg, tokenizer, data: BenchData, tcfg, out_dir: str | Path, device="cpu",
           eval_every: int = 0, stop_if=None, modelopt_state_fn=None, save: bool = True, log=None,
-          sets=None) -> RunResult:
+          sets=None, **trainer_kwargs) -> RunResult:
     """Train ``model`` for ``tcfg.max_steps`` steps with the library Trainer, validating at step 0, every
     ``eval_every`` steps (0: only at the end) and at the end. ``stop_if(row, val_or_None, step0_val)``
-    returning a reason string stops the run early (e.g. once it has diverged)."""
+    returning a reason string stops the run early (e.g. once it has diverged). ``trainer_kwargs`` go to
+    the Trainer (``distiller``, ``domain_adapter``, ``target_set``)."""
     from edge_clipguard.train.trainer import Trainer
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train_set, val_set = sets or make_datasets(data, tokenizer, model_cfg.image_size)
     trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, tcfg, out, device=device,
-                      modelopt_state_fn=modelopt_state_fn)
+                      modelopt_state_fn=modelopt_state_fn, **trainer_kwargs)
     torch.manual_seed(tcfg.seed)  # as Trainer.fit does
     started = time.perf_counter()
     rows: list[dict] = []

@@ -18,6 +18,7 @@ from typing import Any
 from .errors import ConfigError
 
 TEXT_ENCODER_KINDS = ("minilm", "bert")
+MINILM_LAYERS = 6  # the pretrained file's depth; ``minilm`` may keep its first 1..6 layers
 IMAGE_ENCODER_KINDS = ("efficientnet_lite0", "simple_cnn")
 FEATURE_STRIDES = (8, 16, 32)  # the image tower's output levels
 FROZEN_STRIDE_CHOICES = (0, 4, 8)
@@ -25,8 +26,9 @@ FROZEN_STRIDE_CHOICES = (0, 4, 8)
 
 @dataclass(frozen=True)
 class TextEncoderConfig:
-    """BERT-family text tower. ``minilm`` loads pretrained MiniLM-L6; ``bert`` is randomly initialised
-    with the sizes below (used by the ``tiny`` config). Both use the MiniLM WordPiece vocabulary."""
+    """BERT-family text tower. ``minilm`` loads pretrained MiniLM-L6 and keeps its first ``num_layers``
+    layers (its other sizes are the file's); ``bert`` is randomly initialised with the sizes below (used
+    by the ``tiny`` config). Both use the MiniLM WordPiece vocabulary."""
 
     kind: str = "minilm"
     max_length: int = 64
@@ -151,6 +153,9 @@ def _validate(cfg: ModelConfig, where: str) -> ModelConfig:
     if cfg.image.frozen_below_stride and cfg.image.kind != "efficientnet_lite0":
         raise ConfigError(f"{where}: image.frozen_below_stride needs image.kind efficientnet_lite0 "
                           f"(the only pretrained tower), got {cfg.image.kind!r}")
+    if cfg.text.kind == "minilm" and not 1 <= cfg.text.num_layers <= MINILM_LAYERS:
+        raise ConfigError(f"{where}: text.num_layers must be 1..{MINILM_LAYERS} for minilm (its first layers "
+                          f"are kept), got {cfg.text.num_layers}")
     if cfg.text.max_length < 4:
         raise ConfigError(f"{where}: text.max_length must be >= 4, got {cfg.text.max_length}")
     return cfg

@@ -68,3 +68,29 @@ def test_freezing_the_random_simple_cnn_is_an_error(tmp_path):
     path = _tiny_edited(tmp_path, "frozen.json", "image", "frozen_below_stride", 8)
     with pytest.raises(ConfigError, match=r"frozen\.json: image\.frozen_below_stride needs image\.kind efficientnet"):
         load_config(path)
+
+
+def test_small_config_keeps_minilms_first_three_pretrained_layers():
+    import torch
+
+    from edge_clipguard.model import build_model
+    from edge_clipguard.model.text_tower import build_text_tower
+
+    cfg = load_config("small")
+    assert (cfg.text.num_layers, cfg.image_size, cfg.fusion.dim) == (3, 256, 128)
+    student = build_model(cfg)
+    full = build_text_tower(load_config("base").text)
+    layers = student.text_tower.bert.encoder.layer
+    assert len(layers) == 3
+    assert torch.equal(layers[2].output.dense.weight, full.bert.encoder.layer[2].output.dense.weight)
+    restored = build_model(cfg, pretrained=False)
+    restored.load_state_dict(student.state_dict())  # a checkpoint of it loads back
+
+
+def test_minilm_layer_count_outside_the_pretrained_file_is_an_error(tmp_path):
+    data = load_config("small").to_dict()
+    data["text"]["num_layers"] = 7
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="text.num_layers must be 1..6 for minilm"):
+        load_config(path)

@@ -145,9 +145,10 @@ def _text_and_score(row: dict, where: str,
 
 
 def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = None,
-              resolve: RefResolver | None = None) -> Sample:
+              resolve: RefResolver | None = None, unlabeled: bool = False) -> Sample:
     """Validate one parsed JSON row; raise DataError naming ``where`` (file:line) and the field.
-    ``resolve`` turns a ``text_ref`` into (sentence, score); without one, a ref row is an error."""
+    ``resolve`` turns a ``text_ref`` into (sentence, score); without one, a ref row is an error.
+    ``unlabeled``: a text-only row without a score is fine (domain adaptation's target rows)."""
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
     required = REF_REQUIRED_FIELDS if "text_ref" in row else REQUIRED_FIELDS
@@ -160,7 +161,7 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
     text, score, text_ref = _text_and_score(row, where, resolve)
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: field 'text' must be a non-empty string, got {text!r}")
-    if score is None and image is None:
+    if score is None and image is None and not unlabeled:
         raise DataError(f"{where}: a row needs an 'image' or a 'score' (this one would train nothing)")
     if score is not None and (not _is_number(score) or not SCORE_MIN <= score <= SCORE_MAX):
         raise DataError(f"{where}: field 'score' must be a number in [{SCORE_MIN:g}, {SCORE_MAX:g}], got {score!r}")
@@ -203,13 +204,14 @@ def parse_row(row: Any, where: str, base_dir: Path, num_classes: int | None = No
 
 
 def read_manifest(path: str | Path, num_classes: int | None = None,
-                  resolve: RefResolver | None = None) -> list[Sample]:
+                  resolve: RefResolver | None = None, unlabeled: bool = False) -> list[Sample]:
     """Read and validate a JSONL manifest; image paths come back absolute. Rows with a
-    ``text_ref`` get their text and score from ``resolve`` (see ``text_refs.load_manifest``)."""
+    ``text_ref`` get their text and score from ``resolve`` (see ``text_refs.load_manifest``);
+    ``unlabeled`` admits text-only rows without a score (see ``parse_row``)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: manifest not found")
-    samples = [parse_row(row, where, path.parent, num_classes, resolve) for where, row in iter_jsonl(path)]
+    samples = [parse_row(row, where, path.parent, num_classes, resolve, unlabeled) for where, row in iter_jsonl(path)]
     if not samples:
         raise DataError(f"{path}: manifest has no samples")
     return samples

@@ -59,8 +59,8 @@ class VaderResolver:
 
 
 def load_manifest(path: str | Path, num_classes: int | None = None,
-                  vader_dir: str | Path | None = None) -> list[Sample]:
+                  vader_dir: str | Path | None = None, unlabeled: bool = False) -> list[Sample]:
     """Read a dataset manifest whose rows may name VADER sentences by ``text_ref``: the reader every
     command uses for users' data. The VADER cache at ``vader_dir`` (default: the user cache) is read,
     or prepared through pip, only when the first ref row is met."""
-    return read_manifest(path, num_classes, resolve=VaderResolver(vader_dir))
+    return read_manifest(path, num_classes, resolve=VaderResolver(vader_dir), unlabeled=unlabeled)

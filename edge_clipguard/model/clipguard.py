@@ -77,7 +77,8 @@ class ClipGuardFusion(nn.Module):
         for); heatmap [B, C, S/8, S/8] logits (the image's class evidence plus the text's
         log-probability of asking for that class); log_size and offset [B, 2, S/8, S/8] in stride-8
         cells; text_embed, image_embed [B, D] (pre-fusion pooled tokens, for the optional InfoNCE
-        alignment term)."""
+        alignment term); fused_text_embed [B, D] (the fused text tokens' masked mean, what the score
+        head reads: the features domain adaptation aligns)."""
         text = self.text_proj(self.text_tower(input_ids, attention_mask))
         maps = self.image_maps(pixel_values)
         image = self.image_tokens(maps)
@@ -95,6 +96,7 @@ class ClipGuardFusion(nn.Module):
         out["refer_logits"] = self.refer_head(text, attention_mask)
         out["heatmap"] = out["heatmap"] + F.logsigmoid(out["refer_logits"])[:, :, None, None]
         out["text_embed"], out["image_embed"] = text_embed, image_embed
+        out["fused_text_embed"] = masked_mean(text, attention_mask)
         return out
 
     def decode(self, raw: dict[str, torch.Tensor], top_k: int | None = None) -> tuple[torch.Tensor, ...]:

@@ -1,5 +1,9 @@
 """BERT-family text tower: pretrained MiniLM-L6 (``minilm``) or a small random BERT (``bert``).
 
+``minilm`` keeps the first ``text.num_layers`` of MiniLM's six layers (``small`` keeps 3): the lower
+layers with their pretrained weights are the usual cheap student start (DistilBERT, TinyBERT), and
+``base`` (6) keeps them all.
+
 Eager attention is forced so the exported graph is plain MatMul/Softmax (no SDPA kernels),
 which both exporters and TensorRT handle; the pooler is dropped because fusion uses all tokens.
 """
@@ -34,16 +38,17 @@ def build_text_tower(cfg: TextEncoderConfig, pretrained: bool = True) -> TextTow
     from transformers.utils import logging as hf_logging
 
     if cfg.kind == "minilm" and not pretrained:
-        bert_cfg = BertConfig.from_pretrained(str(minilm_dir()))
+        bert_cfg = BertConfig.from_pretrained(str(minilm_dir()), num_hidden_layers=cfg.num_layers)
         bert_cfg._attn_implementation = "eager"
         return TextTower(BertModel(bert_cfg, add_pooling_layer=False), bert_cfg.hidden_size)
     if cfg.kind == "minilm":
         verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()  # silence the "pooler weights not used" notice
+        hf_logging.set_verbosity_error()  # silence the "pooler weights not used" / "unused layers" notices
         hf_logging.disable_progress_bar()
         try:
+            # num_hidden_layers below the file's: layers 0..n-1 load, the rest of the file is skipped.
             bert = BertModel.from_pretrained(str(minilm_dir()), add_pooling_layer=False,
-                                             attn_implementation="eager")
+                                             attn_implementation="eager", num_hidden_layers=cfg.num_layers)
         finally:
             hf_logging.set_verbosity(verbosity)
             hf_logging.enable_progress_bar()

@@ -57,20 +57,26 @@ def _cmd_explain(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from .clipping import ClipConfig
+    from .losses import DEFAULT_WEIGHTS
     from .run import TrainRequest, run_training
     from .trainer import TrainerConfig
 
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
     epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
     max_skipped = TrainerConfig.max_skipped_in_row if args.max_skipped_in_row is None else args.max_skipped_in_row
+    if args.target_data and not args.domain_adapt:
+        raise ClipGuardError("--target-data is only used with --domain-adapt mmd|dann")
+    weights = {**DEFAULT_WEIGHTS, "distill_score": args.distill_weight, "distill_heatmap": args.distill_weight,
+               "domain": args.domain_weight}
     trainer = TrainerConfig(epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
-                            infonce_weight=args.infonce, seed=args.seed, num_workers=args.workers,
-                            progress=args.progress, max_skipped_in_row=max_skipped)
+                            loss_weights=weights, infonce_weight=args.infonce, seed=args.seed,
+                            num_workers=args.workers, progress=args.progress, max_skipped_in_row=max_skipped)
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device,
-                                        classes_from_data=args.classes_from_data))
+                                        classes_from_data=args.classes_from_data, teacher=args.teacher,
+                                        domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ())))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary
         print(f"trained: {summary}")
 
@@ -96,7 +102,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 def register(commands) -> None:
     """Add ``info``, ``train`` and ``evaluate`` to the CLI's subparsers."""
     info = commands.add_parser("info", help="parameters and FLOPs per part of a config or checkpoint")
-    info.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
+    info.add_argument("--config", default="base", help="built-in name (tiny, small, base) or JSON path")
     info.add_argument("--checkpoint", help="count this checkpoint's model instead of --config's")
     info.set_defaults(handler=_cmd_info)
 
@@ -109,7 +115,7 @@ def register(commands) -> None:
     explain.set_defaults(handler=_cmd_explain)
 
     train = commands.add_parser("train", help="train (or QAT fine-tune) the fusion model on manifests")
-    train.add_argument("--config", default="base", help="built-in name (tiny, base) or JSON path")
+    train.add_argument("--config", default="base", help="built-in name (tiny, small, base) or JSON path")
     train.add_argument("--data", action="append", required=True, help="training manifest (repeatable)")
     train.add_argument("--val-data", action="append", help="validation manifest (repeatable; default: 5%% holdout)")
     train.add_argument("--out", required=True, help="run folder: last.pt, best.pt, steps.jsonl, curves.png")
@@ -140,6 +146,15 @@ def register(commands) -> None:
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     train.add_argument("--classes-from-data", action="store_true",
                        help="class names from classes.json next to the first --data manifest (data import writes it)")
+    train.add_argument("--teacher", metavar="CKPT",
+                       help="distil from this checkpoint: soft targets on the score and the heat maps (e.g. "
+                            "--config small --teacher base_run/best.pt)")
+    train.add_argument("--distill-weight", type=float, default=1.0, help="weight of each --teacher term")
+    train.add_argument("--domain-adapt", choices=("mmd", "dann"),
+                       help="align pooled fused text features of training and unlabelled target rows")
+    train.add_argument("--target-data", action="append", metavar="UNLABELED.jsonl",
+                       help="--domain-adapt: target rows (repeatable; scores ignored; default: --val-data)")
+    train.add_argument("--domain-weight", type=float, default=1.0, help="weight of the --domain-adapt term")
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score metrics per domain, mAP, text-masked ablation")

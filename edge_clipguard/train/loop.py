@@ -56,9 +56,17 @@ def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
 
 def batch_losses(model: torch.nn.Module, batch: dict, with_infonce: bool = False) -> dict[str, torch.Tensor]:
     """Forward one collated batch (model may be DDP-wrapped) and return the named loss terms."""
+    return batch_forward(model, batch, with_infonce)[1]
+
+
+def batch_forward(model: torch.nn.Module, batch: dict,
+                  with_infonce: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(raw outputs, named ground-truth loss terms) of one collated batch; the raw outputs feed the
+    optional distillation and domain-adaptation terms."""
     raw = model(batch["input_ids"], batch["attention_mask"], batch["pixel_values"])
     grid = raw["heatmap"].shape[-1]
     num_classes = raw["heatmap"].shape[1]
     targets = box_targets(batch["boxes"], batch["labels"], num_classes, grid, BOX_STRIDE)
     targets = {k: v.to(raw["heatmap"].device) for k, v in targets.items()}
-    return compute_losses(raw, targets, batch["score"], batch["has_image"], with_infonce, batch.get("has_score"))
+    return raw, compute_losses(raw, targets, batch["score"], batch["has_image"], with_infonce,
+                               batch.get("has_score"))

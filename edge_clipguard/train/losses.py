@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-DEFAULT_WEIGHTS = {"score": 1.0, "heatmap": 1.0, "size": 0.5, "offset": 1.0, "refer": 1.0}
+DEFAULT_WEIGHTS = {"score": 1.0, "heatmap": 1.0, "size": 0.5, "offset": 1.0, "refer": 1.0,
+                   # only present when configured: train/distill.py (--teacher), train/domain_adapt.py
+                   "distill_score": 1.0, "distill_heatmap": 1.0, "domain": 1.0}
 
 
 def focal_heatmap_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 2.0,

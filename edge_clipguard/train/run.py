@@ -25,14 +25,17 @@ class TrainRequest:
     calib_batches: int = 16
     device: str = "auto"
     classes_from_data: bool = False  # heads.class_names from classes.json next to the first data manifest
+    teacher: str | None = None  # distil from this checkpoint (train/distill.py)
+    domain_adapt: str | None = None  # "mmd" or "dann" (train/domain_adapt.py)
+    target_data: tuple[str, ...] = ()  # unlabelled target manifests for domain_adapt (default: val_data)
 
 
-def read_manifests(paths: tuple[str, ...], num_classes: int):
+def read_manifests(paths: tuple[str, ...], num_classes: int, unlabeled: bool = False):
     from ..data.text_refs import load_manifest
 
     samples = []
     for path in paths:
-        samples.extend(load_manifest(path, num_classes))
+        samples.extend(load_manifest(path, num_classes, unlabeled=unlabeled))
     return samples
 
 
@@ -85,6 +88,26 @@ def run_training(req: TrainRequest, log=print) -> dict:
             train_rows, val_rows = holdout(train_rows, VAL_HOLDOUT, req.trainer.seed)
         train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size)
         val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size)
+        distiller, adapter, target_set = None, None, None
+        if req.teacher:
+            from .distill import Distiller
+
+            teacher, _ = restore_model(load_checkpoint(req.teacher))
+            distiller = Distiller(teacher, dist.device)
+            distiller.check_compatible(model_cfg)
+            if dist.rank == 0:
+                log(f"distill: teacher {req.teacher} ('{teacher.cfg.name}', {teacher.cfg.image_size}px)")
+        if req.domain_adapt:
+            from .domain_adapt import DomainAdapter
+
+            target_paths = req.target_data or req.val_data
+            if not target_paths:
+                raise ClipGuardError("--domain-adapt: give --target-data (unlabelled target rows) or --val-data")
+            target_rows = read_manifests(target_paths, model_cfg.num_classes, unlabeled=True)
+            target_set = ManifestDataset(target_rows, tokenizer, model_cfg.image_size)
+            adapter = DomainAdapter(req.domain_adapt, model_cfg.fusion.dim)
+            if dist.rank == 0:
+                log(f"domain-adapt: {req.domain_adapt}, {len(target_set)} target rows from {list(target_paths)}")
         state_fn = None
         if req.qat:
             from ..atomic import write_text_atomic
@@ -101,7 +124,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
             log(f"train: {len(train_set)} rows, val: {len(val_set)} rows, model '{model_cfg.name}', "
                 f"device {dist.device}, world size {dist.world_size}, clip {req.trainer.clip.mode}")
         trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, req.trainer, req.out,
-                          device=dist.device, rank=dist.rank, world_size=dist.world_size, modelopt_state_fn=state_fn)
+                          device=dist.device, rank=dist.rank, world_size=dist.world_size, modelopt_state_fn=state_fn,
+                          distiller=distiller, domain_adapter=adapter, target_set=target_set)
         if dist.rank == 0:
             log(f"train: {trainer.limit_reason}")
         return trainer.fit(resume=req.resume)

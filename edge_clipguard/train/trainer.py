@@ -8,6 +8,11 @@ diverging and stops with TrainingDiverged. Checkpoints go to ``out/last.pt`` (ev
 the end) and ``out/best.pt`` (lowest validation loss), written atomically and fsynced, so a run
 killed at any moment (even SIGKILL) leaves the previous checkpoint whole; ``resume=True`` continues
 the same curve from ``out/last.pt`` and cuts the logs back to it (see ``benchmarks/bench_crash_resume.py``).
+
+Optional extra terms, each passed in explicitly: ``distiller`` (train/distill.py: a frozen teacher's
+soft targets) and ``domain_adapter`` with ``target_set`` (train/domain_adapt.py: MMD or DANN between
+each training batch and a batch of unlabelled target rows). Validation reports the ground-truth
+terms only, so runs with and without them compare on the same loss.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from ..errors import ClipGuardError
 from ..quiet import third_party_noise
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
-from .loop import batch_losses, make_optimizer, step_limit, warmup_cosine
+from .loop import batch_forward, batch_losses, make_optimizer, step_limit, warmup_cosine
 from .losses import DEFAULT_WEIGHTS, weighted_total
 from .run_dir import remove_stale_temp_files, trim_log
 
@@ -89,7 +94,7 @@ class Trainer:
 
     def __init__(self, model, model_cfg, tokenizer_json: str, train_set, val_set, cfg: TrainerConfig,
                  out_dir: str | Path, device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1,
-                 modelopt_state_fn=None, collate_fn=None):
+                 modelopt_state_fn=None, collate_fn=None, distiller=None, domain_adapter=None, target_set=None):
         from ..data.dataset import collate
 
         self.cfg = cfg
@@ -106,6 +111,18 @@ class Trainer:
         self.amp_dtype, use_scaler = resolve_amp(cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
         self.optimizer = make_optimizer(self.model, cfg)
+        self.distiller = distiller
+        self.domain_adapter, self.target_set = domain_adapter, target_set
+        if domain_adapter is not None:
+            if target_set is None or len(target_set) < cfg.batch_size:
+                raise ClipGuardError(f"train: domain adaptation needs at least {cfg.batch_size} target rows "
+                                     f"(one batch), got {0 if target_set is None else len(target_set)}")
+            adapter_params = list(domain_adapter.to(self.device).parameters())
+            if adapter_params and world_size > 1:
+                raise ClipGuardError("train: --domain-adapt dann is not supported under DDP (its domain classifier "
+                                     "is not synchronised); use mmd or one process")
+            if adapter_params:  # DANN's domain classifier learns at the new layers' rate
+                self.optimizer.add_param_group({"params": adapter_params, "lr": cfg.lr})
         # Count the batches the loader really yields (drop_last; under DDP each rank's shard):
         # ceil(rows / (batch * world)) overcounts, and an empty loader would spin fit() forever.
         batches = len(self.loader(0))
@@ -147,7 +164,8 @@ class Trainer:
         return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "clipper": self.clipper.state_dict(),
                 "skipped": self.skipped, "skipped_in_row": self.skipped_in_row, "best_val": self.best_val,
-                "trainer_config": asdict(self.cfg)}
+                "trainer_config": asdict(self.cfg),
+                **({"domain_adapter": self.domain_adapter.state_dict()} if self.domain_adapter is not None else {})}
 
     def save(self, name: str, metrics: dict | None = None) -> None:
         if not self.is_main:
@@ -167,6 +185,8 @@ class Trainer:
         self.clipper.load_state_dict(state["clipper"])
         self.skipped, self.best_val = state["skipped"], state["best_val"]
         self.skipped_in_row = state.get("skipped_in_row", 0)
+        if self.domain_adapter is not None and "domain_adapter" in state:
+            self.domain_adapter.load_state_dict(state["domain_adapter"])
         self.step, self.epoch = payload["step"], payload["epoch"]
         set_rng_state(payload["rng"])
 
@@ -190,7 +210,8 @@ class Trainer:
             ctx = contextlib.nullcontext() if sync else self.wrapped.no_sync()
             with ctx:
                 with self._autocast():
-                    terms = batch_losses(self.wrapped, batch, with_infonce=self.cfg.infonce_weight > 0)
+                    raw, terms = batch_forward(self.wrapped, batch, with_infonce=self.cfg.infonce_weight > 0)
+                    terms.update(self._extra_terms(raw, batch))
                 weights = {**self.cfg.loss_weights, "infonce": self.cfg.infonce_weight}
                 loss = weighted_total(terms, weights) / len(micro_batches)
                 self.scaler.scale(loss).backward()
@@ -219,6 +240,29 @@ class Trainer:
                 **{f"grad_norm_{k}": v for k, v in report.pre_norms.items()}, "grad_norm_post": report.post_norm,
                 "clip_threshold": report.threshold, "clipped": report.clipped, "skipped": not finite,
                 "skipped_total": self.skipped}
+
+    def _extra_terms(self, raw: dict, batch: dict) -> dict:
+        """Distillation and domain-adaptation terms of one micro-batch (none when not configured)."""
+        terms = {}
+        if self.distiller is not None:
+            terms.update(self.distiller.terms(raw, batch))
+        if self.domain_adapter is not None:
+            target = _to_device(self._target_batch(), self.device)
+            target_raw = self.wrapped(target["input_ids"], target["attention_mask"], target["pixel_values"])
+            terms["domain"] = self.domain_adapter.loss(raw["fused_text_embed"], target_raw["fused_text_embed"],
+                                                       progress=self.step / max(1, self.steps))
+        return terms
+
+    def _target_batch(self) -> dict:
+        """The target rows of this step and rank: a seeded permutation per pass over the target set, a
+        function of the step alone, so a resumed run draws the same target batches."""
+        size = self.cfg.batch_size
+        per_pass = len(self.target_set) // (size * self.world_size)
+        draw = self.step * self.world_size + self.rank
+        generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + 7919 * (draw // per_pass) + 1)
+        order = torch.randperm(len(self.target_set), generator=generator)
+        start = (draw % per_pass) * size
+        return self.collate([self.target_set[int(i)] for i in order[start:start + size]])
 
     def _all_finite(self, finite: bool) -> bool:
         """Whether every process saw a finite loss and gradient (so all ranks skip or step together)."""
