@@ -230,15 +230,11 @@ def environment() -> dict:
     import os
     import platform
 
-    info = {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
+    from edge_clipguard.runtime.profile import cpu_model
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "cpu_count": os.cpu_count(),
             "threads": torch.get_num_threads(), "platform": platform.platform(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in handle if ln.startswith("model name")), None)
-    except OSError:
-        pass
-    return info
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "cpu": cpu_model()}
 
 
 def _clean(value):
