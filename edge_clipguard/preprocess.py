@@ -15,6 +15,7 @@ from PIL import Image
 
 from .contract import IMAGE_MEAN, IMAGE_STD, LETTERBOX_FILL
 from .image_io import ORIGINAL_SIZE
+from .resize import resize_into
 
 Triple = tuple[float, float, float]
 
@@ -37,27 +38,46 @@ def letterbox(image: Image.Image, size: int,
     width, height = image.info.get(ORIGINAL_SIZE, image.size)
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = image if (new_w, new_h) == image.size else image.resize((new_w, new_h), Image.BILINEAR)
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
     canvas = np.empty((size, size, 3), dtype=np.uint8)
-    canvas[...] = np.asarray(fill, dtype=np.uint8)
-    canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = np.asarray(resized)
+    fill_border(canvas, (pad_x, pad_y, new_w, new_h), fill)
+    inside = canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w]
+    if (new_w, new_h) == image.size:
+        inside[...] = np.asarray(image)
+    else:
+        resize_into(image, inside)
     return canvas, Letterbox(width, height, scale, float(pad_x), float(pad_y))
 
 
-def normalize(pixels: np.ndarray, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD) -> np.ndarray:
-    """HxWx3 uint8 -> 3xHxW float32: (x - 255·mean) / (255·std) per channel (one copy, then in place)."""
-    chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
-    chw -= (np.asarray(mean, dtype=np.float32) * 255.0)[:, None, None]
-    chw /= (np.asarray(std, dtype=np.float32) * 255.0)[:, None, None]
-    return chw
+def fill_border(canvas: np.ndarray, inner: tuple[int, int, int, int], fill: tuple[int, int, int]) -> None:
+    """Paint ``fill`` on the canvas outside the ``inner`` (x, y, w, h) rectangle only: filling the whole
+    canvas first cost ~0.3 ms per 320 px image, more than the rest of the letterbox but the resize."""
+    x, y, w, h = inner
+    colour = np.asarray(fill, dtype=np.uint8)
+    canvas[:y] = colour
+    canvas[y + h:] = colour
+    canvas[y:y + h, :x] = colour
+    canvas[y:y + h, x + w:] = colour
+
+
+def normalize(pixels: np.ndarray, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """HxWx3 uint8 -> 3xHxW float32: (x - 255·mean) / (255·std) per channel, written into ``out`` when given
+    (a batch row: no extra copy) or a new array."""
+    chw = pixels.transpose(2, 0, 1)
+    if out is None:
+        out = np.empty(chw.shape, dtype=np.float32)
+    np.subtract(chw, (np.asarray(mean, dtype=np.float32) * 255.0)[:, None, None], out=out)
+    np.divide(out, (np.asarray(std, dtype=np.float32) * 255.0)[:, None, None], out=out)
+    return out
 
 
 def preprocess_image(image: Image.Image, size: int, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD,
-                     fill: tuple[int, int, int] = LETTERBOX_FILL) -> tuple[np.ndarray, Letterbox]:
-    """RGB PIL image -> (3 x size x size float32, Letterbox)."""
+                     fill: tuple[int, int, int] = LETTERBOX_FILL,
+                     out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
+    """RGB PIL image -> (3 x size x size float32, Letterbox); into ``out`` when given."""
     pixels, box = letterbox(image, size, fill)
-    return normalize(pixels, mean, std), box
+    return normalize(pixels, mean, std, out), box
 
 
 def boxes_to_input(boxes_xyxy: np.ndarray, lb: Letterbox) -> np.ndarray:

@@ -35,6 +35,6 @@ class ImageStage:
         batch = np.empty((len(images), 3, pre.image_size, pre.image_size), dtype=np.float32)
         boxes = []
         for i, image in enumerate(images):
-            batch[i], box = preprocess_image(image, pre.image_size, pre.mean, pre.std, pre.letterbox_fill)
+            _, box = preprocess_image(image, pre.image_size, pre.mean, pre.std, pre.letterbox_fill, out=batch[i])
             boxes.append(box)
         return ImageBatch(batch, tuple(boxes))

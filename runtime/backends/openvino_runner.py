@@ -112,7 +112,7 @@ class OpenVinoRunner(Runner):
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = next(iter(feed.values())).shape[0]
         request, ports = self._requests["batch1" if batch == 1 else "dynamic"]
-        request.infer(feed)
+        request.infer(feed, share_inputs=True)  # no copy of the pixel batch into OpenVINO tensors
         return {name: np.array(request.get_tensor(port).data) for name, port in ports.items()}
 
     def deactivate_impl(self) -> None:
