@@ -97,8 +97,10 @@ def modelopt_state(model: torch.nn.Module) -> dict:
 
 
 def restore_quantizers(model: torch.nn.Module, state: dict) -> torch.nn.Module:
-    """Re-insert the quantizers described by ``state`` so a QAT checkpoint's state_dict loads."""
-    return modelopt().mto.restore_from_modelopt_state(model, state)
+    """Re-insert the quantizers described by ``state`` so a QAT checkpoint's state_dict loads (ModelOpt
+    prints "Inserted N quantizers" here too)."""
+    with third_party_noise(stdout=True):
+        return modelopt().mto.restore_from_modelopt_state(model, state)
 
 
 def strip_quantizers(model: torch.nn.Module) -> torch.nn.Module:
