@@ -99,8 +99,24 @@ def accuracy(path: InferPath, rows, batch: int = 8) -> dict:
                                np.asarray([x.label for x in d])))
     truth = [(np.asarray(r.boxes).reshape(-1, 4), np.asarray(r.labels)) for r in rows]
     keep = [i for i, r in enumerate(rows) if r.boxes]
-    det = coco_map([truth[i] for i in keep], [detections[i] for i in keep], len(p.manifest.class_names))
-    return {"score_r": pearson(scores, [r.score for r in rows]), "map50": det["map50"], "scores": scores}
+    truth, detections = [truth[i] for i in keep], [detections[i] for i in keep]
+    det = coco_map(truth, detections, len(p.manifest.class_names))
+    return {"score_r": pearson(scores, [r.score for r in rows]), "map50": det["map50"], "scores": scores,
+            "truth": truth, "detections": detections}
+
+
+def map50_difference_ci(a: dict, b: dict, num_classes: int, resamples: int, seed: int = 0) -> tuple[float, float]:
+    """95 % paired-bootstrap interval of mAP50(a) - mAP50(b), resampling the same images for both paths
+    (pycocotools on every resample: the point estimate and the interval use one definition of mAP)."""
+    rng = np.random.default_rng(seed)
+    n = len(a["truth"])
+    diffs = []
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        truth = [a["truth"][i] for i in idx]
+        diffs.append(coco_map(truth, [a["detections"][i] for i in idx], num_classes)["map50"]
+                     - coco_map(truth, [b["detections"][i] for i in idx], num_classes)["map50"])
+    return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
 def interleaved(paths: list[InferPath], inputs: dict[str, tuple[list, list]], iters: int, warmup: int) -> dict:
@@ -141,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", default="1,8")
     parser.add_argument("--tag", default="run")
+    parser.add_argument("--ci-resamples", type=int, default=100,
+                        help="bootstrap resamples for the INT8 paths' mAP50 difference from ORT fp32 (0: none)")
     args = parser.parse_args(argv)
     rows = [r for r in load_manifest(args.scenes) if r.image]
     paths = load_paths(args.bundle, args.threads, args.checkpoint)
@@ -148,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     acc = {p.label: accuracy(p, rows) for p in paths}
     fp32_scores = acc["ort fp32"]["scores"]
+    num_classes = len(paths[0].predictor.manifest.class_names)
+    ci_rows = []
+    for label in [p.label for p in paths if "int8" in p.label or "bf16" in p.label] if args.ci_resamples else []:
+        lo, hi = map50_difference_ci(acc[label], acc["ort fp32"], num_classes, args.ci_resamples)
+        acc[label]["map50_diff_vs_fp32_ci95"] = [lo, hi]
+        ci_rows.append([label, acc[label]["map50"] - acc["ort fp32"]["map50"], f"[{lo:+.3f}, {hi:+.3f}]",
+                        acc[label]["score_r"] - acc["ort fp32"]["score_r"]])
     batches = [int(b) for b in args.batch.split(",")]
     inputs = {f"b{b}": ([r.text for r in rows[:b]], [r.image for r in rows[:b]]) for b in batches}
     # The profile's convention: start from a decoded frame (a camera hands over pixels, not a file).
@@ -184,10 +209,15 @@ def main(argv: list[str] | None = None) -> int:
                 base_decoded / timing[(p.label, "b1 decoded")]["e2e_p50"]] for p in paths]
     print("\nbatch 1 from a decoded frame (HxWx3 array, as a camera gives it), ms")
     print(C.table(["path", "infer p50", "e2e p50", "ovh %", "x ORT fp32 e2e"], decoded))
+    if ci_rows:
+        print(f"\naccuracy vs ORT fp32 on {len(rows)} held-out scenes "
+              f"(paired bootstrap, {args.ci_resamples} resamples)")
+        print(C.table(["path", "d mAP50", "95% CI", "d score r"], ci_rows))
     out = C.RESULTS_DIR / f"bench_cpu_paths_{args.tag}.json"
     C.write_json(out, {"args": {k: str(v) for k, v in vars(args).items()}, "cpu_model": cpu_model(),
                        "environment": C.environment(), "scene_rows": len(rows),
-                       "accuracy": {k: {m: v for m, v in a.items() if m != "scores"} for k, a in acc.items()},
+                       "accuracy": {k: {m: v for m, v in a.items() if m not in ("scores", "truth", "detections")}
+                                    for k, a in acc.items()},
                        "timing": {f"{k[0]} | {k[1]}": v for k, v in timing.items()},
                        "photo_full_decode": photo_full[("ort fp32, full decode", "photo")], "table": table})
     print(f"json: {out}")
