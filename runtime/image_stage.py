@@ -13,28 +13,38 @@ import numpy as np
 from PIL import Image
 
 from ..bundle import Preprocess
-from ..preprocess import Letterbox, preprocess_image
+from ..preprocess import Letterbox, letterbox, preprocess_image
 
 
 @dataclass(frozen=True)
 class ImageBatch:
-    """pixel_values: float32 [batch, 3, size, size]; letterboxes[i] maps image i's boxes back."""
+    """pixel_values: float32 [batch, 3, size, size], normalised (what the graph takes), or, for a runner that
+    normalises in its compiled model (``Runner.takes_uint8_pixels``), the uint8 [batch, size, size, 3]
+    letterboxed canvases; letterboxes[i] maps image i's boxes back."""
 
     pixel_values: np.ndarray
     letterboxes: tuple[Letterbox, ...]
 
 
 class ImageStage:
-    """Letterbox + normalise with the manifest's constants; pure apart from Pillow's resize."""
+    """Letterbox (+ normalise, unless the runner does it) with the manifest's constants."""
 
-    def __init__(self, pre: Preprocess):
+    def __init__(self, pre: Preprocess, normalize: bool = True):
         self.pre = pre
+        self.normalize = normalize
 
     def __call__(self, images: list[Image.Image]) -> ImageBatch:
         pre = self.pre
-        batch = np.empty((len(images), 3, pre.image_size, pre.image_size), dtype=np.float32)
+        size = pre.image_size
         boxes = []
+        if not self.normalize:
+            canvases = np.empty((len(images), size, size, 3), dtype=np.uint8)
+            for i, image in enumerate(images):
+                canvases[i], box = letterbox(image, size, pre.letterbox_fill)
+                boxes.append(box)
+            return ImageBatch(canvases, tuple(boxes))
+        batch = np.empty((len(images), 3, size, size), dtype=np.float32)
         for i, image in enumerate(images):
-            _, box = preprocess_image(image, pre.image_size, pre.mean, pre.std, pre.letterbox_fill, out=batch[i])
+            _, box = preprocess_image(image, size, pre.mean, pre.std, pre.letterbox_fill, out=batch[i])
             boxes.append(box)
         return ImageBatch(batch, tuple(boxes))

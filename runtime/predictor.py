@@ -74,7 +74,7 @@ class Predictor:
         self.device = device
         self.runner = runner
         self.text_stage = text_stage
-        self.image_stage = ImageStage(manifest.preprocess)
+        self.image_stage = ImageStage(manifest.preprocess, normalize=not runner.takes_uint8_pixels)
         self.config = config
         self.advice = advice  # a one-line hint when the chosen path is known to be slow (see selection)
         self._lock = threading.Lock()

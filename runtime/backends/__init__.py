@@ -30,7 +30,8 @@ def create_runner(bundle_dir: str | Path, manifest: Manifest, choice, threads: i
 
         artifact = choice.artifact
         path = verify_file(bundle_dir, manifest, artifact.file)
-        config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and artifact.precision == "fp32")
+        config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and artifact.precision == "fp32",
+                                normalize=manifest.preprocess)
         return OpenVinoRunner(path, manifest.inputs, manifest.outputs, config).activate(), artifact
     if choice.backend == "tensorrt":
         try:

@@ -14,7 +14,7 @@ import numpy as np
 from ...bundle import TensorSpec
 from ..errors import BackendError, InputError
 
-_DTYPES = {"int64": np.int64, "float32": np.float32, "float16": np.float16, "int32": np.int32}
+_DTYPES = {"int64": np.int64, "float32": np.float32, "float16": np.float16, "int32": np.int32, "uint8": np.uint8}
 
 
 def check_feed(feed: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> int:
@@ -45,6 +45,9 @@ class Runner(abc.ABC):
     """Base runner: subclasses implement activate_impl / infer_impl / deactivate_impl."""
 
     name = "runner"
+    # False: ``pixel_values`` is fed as the graph takes it (float32 N x 3 x S x S, normalised). True: the runner
+    # normalises inside its compiled model and takes the letterboxed uint8 N x S x S x 3 canvas (OpenVINO).
+    takes_uint8_pixels = False
 
     def __init__(self, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]):
         self.inputs = inputs

@@ -48,3 +48,25 @@ def test_openvino_refuses_cuda(tiny_bundle):
 
     with pytest.raises(BundleError, match="openvino runs on the CPU"):
         Predictor.load(tiny_bundle, backend="openvino", device="cuda")
+
+
+def test_openvino_normalising_in_graph_matches_numpy_normalise(tiny_bundle, images):
+    from edge_clipguard.bundle import read_manifest
+    from edge_clipguard.runtime.backends.openvino_runner import OpenVinoConfig, OpenVinoRunner
+    from edge_clipguard.runtime.image_stage import ImageStage
+
+    manifest = read_manifest(tiny_bundle)
+    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1) as ort:
+        tokens = ort.tokenize(TEXTS)
+    canvases = ImageStage(manifest.preprocess, normalize=False)(images).pixel_values
+    normalised = ImageStage(manifest.preprocess)(images).pixel_values
+    assert canvases.dtype == np.uint8 and canvases.shape[-1] == 3
+    feeds = {"input_ids": tokens.input_ids, "attention_mask": tokens.attention_mask}
+    path = tiny_bundle / "model.fp32.onnx"
+    with OpenVinoRunner(path, manifest.inputs, manifest.outputs, OpenVinoConfig(threads=1)) as plain, \
+            OpenVinoRunner(path, manifest.inputs, manifest.outputs,
+                           OpenVinoConfig(threads=1, normalize=manifest.preprocess)) as in_graph:
+        want = plain.infer({**feeds, "pixel_values": normalised})
+        got = in_graph.infer({**feeds, "pixel_values": canvases})
+    np.testing.assert_allclose(got["score"], want["score"], atol=1e-4)
+    np.testing.assert_allclose(got["confidences"], want["confidences"], atol=1e-4)
