@@ -31,15 +31,16 @@ class Letterbox:
     pad_y: float
 
 
-def letterbox(image: Image.Image, size: int,
-              fill: tuple[int, int, int] = LETTERBOX_FILL) -> tuple[np.ndarray, Letterbox]:
-    """Resize+pad an RGB PIL image to ``size`` x ``size``; returns (HxWx3 uint8, Letterbox). The Letterbox
-    maps the image's full-size pixels even when it was decoded at reduced scale (``ORIGINAL_SIZE``)."""
+def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = LETTERBOX_FILL,
+              out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
+    """Resize+pad an RGB PIL image to ``size`` x ``size``; returns (HxWx3 uint8, written into ``out`` when given,
+    Letterbox). The Letterbox maps the image's full-size pixels even when it was decoded at reduced scale
+    (``ORIGINAL_SIZE``)."""
     width, height = image.info.get(ORIGINAL_SIZE, image.size)
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-    canvas = np.empty((size, size, 3), dtype=np.uint8)
+    canvas = np.empty((size, size, 3), dtype=np.uint8) if out is None else out
     fill_border(canvas, (pad_x, pad_y, new_w, new_h), fill)
     inside = canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w]
     if (new_w, new_h) == image.size:

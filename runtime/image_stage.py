@@ -40,8 +40,7 @@ class ImageStage:
         if not self.normalize:
             canvases = np.empty((len(images), size, size, 3), dtype=np.uint8)
             for i, image in enumerate(images):
-                canvases[i], box = letterbox(image, size, pre.letterbox_fill)
-                boxes.append(box)
+                boxes.append(letterbox(image, size, pre.letterbox_fill, out=canvases[i])[1])
             return ImageBatch(canvases, tuple(boxes))
         batch = np.empty((len(images), 3, size, size), dtype=np.float32)
         for i, image in enumerate(images):
