@@ -77,7 +77,12 @@ def load_paths(bundle: Path, threads: int, checkpoint: str | None) -> list[Infer
         from edge_clipguard.train.checkpoint import load_checkpoint, restore_model
 
         torch.set_num_threads(threads)
-        model, _ = restore_model(load_checkpoint(checkpoint))
+        payload = load_checkpoint(checkpoint)
+        model, _ = restore_model(payload)
+        if payload.get("modelopt_state"):  # a QAT run: its fp32 weights, as the bundle's fp32 file has them
+            from edge_clipguard.train.quantize import strip_quantizers
+
+            model = strip_quantizers(model)
         stages_from = Predictor.load(bundle, backend="onnxruntime", device="cpu", threads=threads)
         paths.append(InferPath("pytorch eager", stages_from, torch_infer_stage(DecodedClipGuard(model).eval(), "cpu")))
     return paths
