@@ -8,7 +8,9 @@ bf16 (where the CPU has native BF16), PyTorch eager (with --checkpoint). Every t
 once, in a rotating order, on the same inputs (held-out scene JPEGs, decoded inside the timed preprocess
 stage), so machine noise hits all paths alike: compare the ratios, not the absolute times. Accuracy (score
 Pearson r vs the human labels, mAP50 by pycocotools in original pixels) is computed once per path on every
-scene row with all top-K detections kept. Prints the CPU model with the tables; writes JSON.
+scene row with all top-K detections kept, with a paired-bootstrap 95 % interval of each INT8/bf16 path's
+mAP50 difference from ONNX Runtime fp32. ``--accuracy-only`` skips the timing (e.g. to compare a PTQ and a
+QAT export of one model). Prints the CPU model with the tables; writes JSON.
 """
 
 from __future__ import annotations
@@ -152,6 +154,31 @@ def camera_photo(folder: Path) -> Path:
     return path
 
 
+def _print_ci(rows, ci_rows, resamples: int) -> None:
+    if ci_rows:
+        print(f"\naccuracy vs ORT fp32 on {len(rows)} held-out scenes (paired bootstrap, {resamples} resamples)")
+        print(C.table(["path", "d mAP50", "95% CI", "d score r"], ci_rows))
+
+
+def _accuracy_json(acc: dict) -> dict:
+    return {k: {m: v for m, v in a.items() if m not in ("scores", "truth", "detections")} for k, a in acc.items()}
+
+
+def _accuracy_report(args, rows, paths, acc: dict, ci_rows: list) -> int:
+    """--accuracy-only: the accuracy table and JSON (bench_cpu_paths_accuracy_<tag>.json), no timing."""
+    fp32_scores = acc["ort fp32"]["scores"]
+    print(f"\n{args.bundle}: {len(rows)} held-out scenes from {args.scenes}")
+    table = [[p.label, acc[p.label]["score_r"], acc[p.label]["map50"], pearson(acc[p.label]["scores"], fp32_scores)]
+             for p in paths]
+    print(C.table(["path", "score r", "mAP50", "r vs fp32"], table))
+    _print_ci(rows, ci_rows, args.ci_resamples)
+    out = C.RESULTS_DIR / f"bench_cpu_paths_accuracy_{args.tag}.json"
+    C.write_json(out, {"args": {k: str(v) for k, v in vars(args).items()}, "environment": C.environment(),
+                       "scene_rows": len(rows), "accuracy": _accuracy_json(acc)})
+    print(f"json: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", type=Path)
@@ -164,9 +191,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="run")
     parser.add_argument("--ci-resamples", type=int, default=100,
                         help="bootstrap resamples for the INT8 paths' mAP50 difference from ORT fp32 (0: none)")
+    parser.add_argument("--accuracy-only", action="store_true", help="score r and mAP50 per path; no timing")
+    parser.add_argument("--paths", help="comma-separated path labels to keep (e.g. 'ort fp32,openvino int8')")
     args = parser.parse_args(argv)
     rows = [r for r in load_manifest(args.scenes) if r.image]
     paths = load_paths(args.bundle, args.threads, args.checkpoint)
+    if args.paths:
+        wanted = {label.strip() for label in args.paths.split(",")} | {"ort fp32"}  # the reference stays
+        paths = [p for p in paths if p.label in wanted]
     print(f"CPU: {cpu_model()}, {args.threads} threads; {len(rows)} held-out scenes; {len(paths)} paths",
           file=sys.stderr)
     acc = {p.label: accuracy(p, rows) for p in paths}
@@ -178,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         acc[label]["map50_diff_vs_fp32_ci95"] = [lo, hi]
         ci_rows.append([label, acc[label]["map50"] - acc["ort fp32"]["map50"], f"[{lo:+.3f}, {hi:+.3f}]",
                         acc[label]["score_r"] - acc["ort fp32"]["score_r"]])
+    if args.accuracy_only:
+        return _accuracy_report(args, rows, paths, acc, ci_rows)
     batches = [int(b) for b in args.batch.split(",")]
     inputs = {f"b{b}": ([r.text for r in rows[:b]], [r.image for r in rows[:b]]) for b in batches}
     # The profile's convention: start from a decoded frame (a camera hands over pixels, not a file).
@@ -214,15 +248,11 @@ def main(argv: list[str] | None = None) -> int:
                 base_decoded / timing[(p.label, "b1 decoded")]["e2e_p50"]] for p in paths]
     print("\nbatch 1 from a decoded frame (HxWx3 array, as a camera gives it), ms")
     print(C.table(["path", "infer p50", "e2e p50", "ovh %", "x ORT fp32 e2e"], decoded))
-    if ci_rows:
-        print(f"\naccuracy vs ORT fp32 on {len(rows)} held-out scenes "
-              f"(paired bootstrap, {args.ci_resamples} resamples)")
-        print(C.table(["path", "d mAP50", "95% CI", "d score r"], ci_rows))
+    _print_ci(rows, ci_rows, args.ci_resamples)
     out = C.RESULTS_DIR / f"bench_cpu_paths_{args.tag}.json"
     C.write_json(out, {"args": {k: str(v) for k, v in vars(args).items()}, "cpu_model": cpu_model(),
                        "environment": C.environment(), "scene_rows": len(rows),
-                       "accuracy": {k: {m: v for m, v in a.items() if m not in ("scores", "truth", "detections")}
-                                    for k, a in acc.items()},
+                       "accuracy": _accuracy_json(acc),
                        "timing": {f"{k[0]} | {k[1]}": v for k, v in timing.items()},
                        "photo_full_decode": photo_full[("ort fp32, full decode", "photo")], "table": table})
     print(f"json: {out}")
