@@ -57,7 +57,8 @@ def test_training_and_runtime_see_identical_pixels(make, tmp_path, predictor, ti
 
 def test_exif_orientation_is_applied_on_both_paths(tmp_path, predictor):
     path = _exif_rotated_rgba(tmp_path / "image.png")
-    assert Image.open(path).size == (40, 24)
+    with Image.open(path) as stored:
+        assert stored.size == (40, 24)
     assert predictor.preprocess([path]).letterboxes[0].width == 24  # displayed upright: 24 wide, 40 tall
 
 

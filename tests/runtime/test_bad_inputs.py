@@ -124,7 +124,8 @@ def test_grayscale_becomes_rgb_with_equal_channels():
 def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     path = tmp_path / "deep.png"
     Image.fromarray(np.asarray([[0, 257, 32896, 65535]], dtype=np.uint16)).save(path)  # PNG keeps 16 bits
-    assert Image.open(path).mode == "I;16"
+    with Image.open(path) as stored:
+        assert stored.mode == "I;16"
     assert np.asarray(load_image(path))[0, :, 0].tolist() == [0, 1, 128, 255]
 
 
