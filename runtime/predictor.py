@@ -125,6 +125,12 @@ class Predictor:
     def preprocess(self, images: list[object]) -> ImageBatch:
         return self.image_stage([self._load(img, i) for i, img in enumerate(images)])
 
+    def graph_pixels(self, images: list[object]) -> ImageBatch:
+        """The graph's own ``pixel_values`` (float32 N x 3 x S x S, normalised) whatever this runner takes, for
+        another engine fed from this pipeline (profile's PyTorch rows)."""
+        stage = self.image_stage if self.image_stage.normalize else ImageStage(self.manifest.preprocess)
+        return stage([self._load(img, i) for i, img in enumerate(images)])
+
     def preprocess_one(self, image: object, index: int = 0) -> ImageBatch:
         """One image as a one-row batch; errors name it as image #index."""
         return self.image_stage([self._load(image, index)])

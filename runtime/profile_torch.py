@@ -58,7 +58,7 @@ def torch_rows(req: ProfileRequest, stages_from: Predictor,
     for name, infer, row_req in infers:
         for batch in req.batch_sizes:
             log(f"profiling {name} on {device}, batch {batch}")
-            pipeline = (stages_from.tokenize, stages_from.preprocess, infer, stages_from.decode)
+            pipeline = (stages_from.tokenize, stages_from.graph_pixels, infer, stages_from.decode)
             try:
                 rows.append(measured_row(name, "torch", device, "fp32", batch, pipeline, row_req))
             except Exception as exc:  # inductor raises many types (no C++ compiler, unsupported op, ...)

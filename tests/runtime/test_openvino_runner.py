@@ -70,3 +70,10 @@ def test_openvino_normalising_in_graph_matches_numpy_normalise(tiny_bundle, imag
         got = in_graph.infer({**feeds, "pixel_values": canvases})
     np.testing.assert_allclose(got["score"], want["score"], atol=1e-4)
     np.testing.assert_allclose(got["confidences"], want["confidences"], atol=1e-4)
+
+
+def test_openvino_predictor_still_hands_other_engines_the_graphs_float_pixels(tiny_bundle, images):
+    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1) as ov, \
+            Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1) as ort:
+        assert ov.preprocess(images).pixel_values.dtype == np.uint8  # OpenVINO normalises in its graph
+        np.testing.assert_array_equal(ov.graph_pixels(images).pixel_values, ort.preprocess(images).pixel_values)
