@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .atomic import write_text_atomic
 from .config import load_config
+from .errors import ClipGuardError
 from .paths import default_vader_dir
 
 
@@ -32,6 +33,15 @@ class DemoConfig:
     seed: int = 0
     profile_iters: int = 20
     compare_compile: bool = False  # torch.compile on a 2-core CPU costs minutes of compiling
+
+    def __post_init__(self) -> None:
+        """Refuse counts that would train nothing or loop on nothing, before any data is written."""
+        minimums = {"--steps": (self.steps, 1), "--qat-steps": (self.qat_steps, 0),
+                    "--batch-size": (self.batch_size, 1), "--train-scenes": (self.train_scenes, 1),
+                    "--val-scenes": (self.val_scenes, 1), "--profile-iters": (self.profile_iters, 1)}
+        for flag, (value, least) in minimums.items():
+            if value < least:
+                raise ClipGuardError(f"demo {flag}: must be at least {least}, got {value}")
 
 
 def _scenes(scenes_dir: Path, split: str, count: int, seed: int, vader_dir: Path) -> Path:
