@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from edge_clipguard.atomic import write_text_atomic
+from edge_clipguard.contract import DEFAULT_RESIZE
 from edge_clipguard.data.manifest import Sample, read_manifest
 from edge_clipguard.data.vader import load_vader, prepare_vader
 from edge_clipguard.paths import default_vader_dir
@@ -116,12 +117,13 @@ class CachedDataset(torch.utils.data.Dataset):
         return self.items[index]
 
 
-def make_datasets(data: BenchData, tokenizer, image_size: int, cache: bool | None = None):
+def make_datasets(data: BenchData, tokenizer, image_size: int, cache: bool | None = None,
+                  resize: str = DEFAULT_RESIZE):
     """(train_set, val_set); cached in memory by default when images are <= 128 px."""
     from edge_clipguard.data.dataset import ManifestDataset
 
     cache = image_size <= 128 if cache is None else cache
-    sets = [ManifestDataset(rows, tokenizer, image_size) for rows in (data.train, data.val)]
+    sets = [ManifestDataset(rows, tokenizer, image_size, resize) for rows in (data.train, data.val)]
     return tuple(CachedDataset(s) if cache else s for s in sets)
 
 
@@ -136,7 +138,7 @@ def train(model, model_cfg, tokenizer, data: BenchData, tcfg, out_dir: str | Pat
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_set, val_set = sets or make_datasets(data, tokenizer, model_cfg.image_size)
+    train_set, val_set = sets or make_datasets(data, tokenizer, model_cfg.image_size, resize=model_cfg.resize)
     trainer = Trainer(model, model_cfg, tokenizer.to_str(), train_set, val_set, tcfg, out, device=device,
                       modelopt_state_fn=modelopt_state_fn, **trainer_kwargs)
     torch.manual_seed(tcfg.seed)  # as Trainer.fit does
@@ -179,7 +181,7 @@ def evaluate_text(model, tokenizer, rows: list[Sample], batch_size: int, device)
     from edge_clipguard.data.dataset import ManifestDataset
     from edge_clipguard.train.evaluate import predict_dataset, torch_infer
 
-    dataset = ManifestDataset(rows, tokenizer, model.cfg.image_size)
+    dataset = ManifestDataset(rows, tokenizer, model.cfg.image_size, model.cfg.resize)
     return predict_dataset(torch_infer(model, device), dataset, batch_size).scores
 
 
@@ -191,7 +193,7 @@ def evaluate_scenes(model, tokenizer, rows: list[Sample], batch_size: int, devic
     if ablation:
         return evaluate_samples(model, tokenizer, rows, batch_size, device)
     cfg = model.cfg
-    return evaluate_model(torch_infer(model, device), rows, tokenizer, cfg.image_size, cfg.num_classes, batch_size)[0]
+    return evaluate_model(torch_infer(model, device), rows, tokenizer, cfg, batch_size)[0]
 
 
 def bootstrap_diff(model: np.ndarray, other: np.ndarray, truth: np.ndarray, n: int = 1000,

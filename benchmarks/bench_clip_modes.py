@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     data = C.load_data(args.data_dir, model_cfg.num_classes, args.train_scenes, args.val_scenes, 0,
                        args.vader_train, args.vader_val, 1)
     data.test_vader = []  # no test data here: validation only
-    sets = C.make_datasets(data, tokenizer, model_cfg.image_size)
+    sets = C.make_datasets(data, tokenizer, model_cfg.image_size, resize=model_cfg.resize)
     modes = args.modes.split(",")
     lrs = [args.lr * float(m) for m in args.lr_mults.split(",")]
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))

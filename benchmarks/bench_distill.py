@@ -51,7 +51,7 @@ def latencies(model, calib_rows, tokenizer, threads: int, iters: int, int8: bool
     from edge_clipguard.export.onnx_export import export_onnx
     from edge_clipguard.export.ort_cpu_int8 import write_cpu_int8
 
-    dataset = ManifestDataset(calib_rows, tokenizer, model.cfg.image_size)
+    dataset = ManifestDataset(calib_rows, tokenizer, model.cfg.image_size, model.cfg.resize)
     feeds = []
     for i in range(len(dataset)):
         batch = collate([dataset[i]])
@@ -72,8 +72,7 @@ def evaluate(model, tokenizer, rows, device) -> dict:
     from edge_clipguard.train.evaluate import evaluate_model, torch_infer
 
     cfg = model.cfg
-    metrics, _ = evaluate_model(torch_infer(model.eval(), device), rows, tokenizer, cfg.image_size,
-                                cfg.num_classes, 32)
+    metrics, _ = evaluate_model(torch_infer(model.eval(), device), rows, tokenizer, cfg, 32)
     return {"r": {d: m["pearson"] for d, m in metrics["score"].items()}, "map50": metrics["detection"]["map50"]}
 
 
@@ -113,7 +112,7 @@ def main() -> None:
     test_rows = data.test_vader + data.test_scenes
     print(f"CPU: {env.get('cpu')}, {torch.get_num_threads()} threads; teacher '{teacher_cfg.name}' "
           f"({args.teacher}, step {payload.get('step')}); student '{cfg.name}'; {data.describe()}")
-    sets = C.make_datasets(data, tokenizer, cfg.image_size, cache=True)
+    sets = C.make_datasets(data, tokenizer, cfg.image_size, cache=True, resize=cfg.resize)
     weights = {**DEFAULT_WEIGHTS, "distill_score": args.distill_weight, "distill_heatmap": args.distill_weight}
     results: dict = {"args": vars(args), "environment": env, "models": {}}
     started = time.perf_counter()

@@ -101,8 +101,9 @@ def main() -> None:
         test = [r for r in test_all if r.domain == held]
         truth = np.array([r.score for r in test], dtype=np.float64)
         data = C.BenchData(train=source, val=val, test_vader=test, test_scenes=[])
-        sets = (ManifestDataset(source, tokenizer, cfg.image_size), ManifestDataset(val, tokenizer, cfg.image_size))
-        target_set = ManifestDataset(target, tokenizer, cfg.image_size)
+        source_set, val_set, target_set = (ManifestDataset(rows, tokenizer, cfg.image_size, cfg.resize)
+                                           for rows in (source, val, target))
+        sets = (source_set, val_set)
         for method in args.methods:
             for seed in args.seeds:
                 torch.manual_seed(seed)

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     fp32, model_cfg, tokenizer, data, info = C.get_model(args, Path(args.work_dir) / "fp32", log)
     device = C.pick_device(args.device)
     fp32 = fp32.to(device).eval()
-    calib_set = ManifestDataset(data.calib, tokenizer, model_cfg.image_size)
+    calib_set = ManifestDataset(data.calib, tokenizer, model_cfg.image_size, model_cfg.resize)
 
     def ptq():
         model = quantize_int8(copy.deepcopy(fp32), calibration_loop(calib_set, args.calib_batches,

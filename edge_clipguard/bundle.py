@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .atomic import write_text_atomic
+from .contract import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_METHODS
 from .errors import ClipGuardError
 
 SCHEMA_VERSION = 1
@@ -92,6 +93,7 @@ class Preprocess:
     letterbox_fill: tuple[int, int, int]
     max_text_length: int
     tokenizer_file: str = TOKENIZER_NAME
+    resize: str = DEFAULT_RESIZE  # the letterbox's resize method; LEGACY_RESIZE when a manifest lacks it
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,13 @@ def _require(data: dict, key: str, where: str) -> Any:
     return data[key]
 
 
+def _resize_method(pre: dict[str, Any], where: str) -> str:
+    method = pre.get("resize", LEGACY_RESIZE)
+    if method not in RESIZE_METHODS:
+        raise BundleError(f"{where}: field 'preprocess.resize' is {method!r}, expected one of {list(RESIZE_METHODS)}")
+    return method
+
+
 def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Manifest:
     """Parse and check a manifest dict; raises BundleError naming the bad field."""
     if not isinstance(data, dict):
@@ -213,6 +222,7 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
                 letterbox_fill=tuple(int(v) for v in pre["letterbox_fill"]),
                 max_text_length=int(pre["max_text_length"]),
                 tokenizer_file=str(pre.get("tokenizer_file", TOKENIZER_NAME)),
+                resize=_resize_method(pre, where),
             ),
             artifacts=tuple(Artifact(**a) for a in _require(data, "artifacts", where)),
             files={str(k): str(v) for k, v in _require(data, "files", where).items()},

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .contract import DEFAULT_RESIZE, RESIZE_METHODS
 from .errors import ConfigError
 
 TEXT_ENCODER_KINDS = ("minilm", "bert")
@@ -78,10 +79,12 @@ class HeadsConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Whole ClipGuard Fusion architecture; ``image_size`` is the square letterboxed input side."""
+    """Whole ClipGuard Fusion architecture; ``image_size`` is the square letterboxed input side, ``resize``
+    the letterbox's resize method (``contract.RESIZE_METHODS``): part of what the weights learned."""
 
     name: str = "base"
     image_size: int = 320
+    resize: str = DEFAULT_RESIZE
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -139,6 +142,8 @@ def _validate(cfg: ModelConfig, where: str) -> ModelConfig:
         raise ConfigError(f"{where}: image.kind must be one of {IMAGE_ENCODER_KINDS}, got {cfg.image.kind!r}")
     if cfg.image_size % 32 != 0 or cfg.image_size < 64:
         raise ConfigError(f"{where}: image_size must be a multiple of 32 and >= 64, got {cfg.image_size}")
+    if cfg.resize not in RESIZE_METHODS:
+        raise ConfigError(f"{where}: resize must be one of {list(RESIZE_METHODS)}, got {cfg.resize!r}")
     if cfg.fusion.dim % cfg.fusion.num_heads != 0:
         raise ConfigError(f"{where}: fusion.dim ({cfg.fusion.dim}) must divide by fusion.num_heads")
     if not cfg.heads.class_names:

@@ -84,8 +84,10 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(work / "tokenizer.json"))
 
-    train_set = ManifestDataset(read_manifest(train_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
-    val_set = ManifestDataset(read_manifest(val_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size)
+    train_set = ManifestDataset(read_manifest(train_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size,
+                               model_cfg.resize)
+    val_set = ManifestDataset(read_manifest(val_manifest, model_cfg.num_classes), tokenizer, model_cfg.image_size,
+                               model_cfg.resize)
 
     train_cfg = TrainerConfig(max_steps=cfg.steps, batch_size=cfg.batch_size, warmup_steps=5,
                               seed=cfg.seed)

@@ -1,4 +1,8 @@
-"""Turn whatever the caller hands us (path, PIL image, HxWx3 uint8 array) into an 8-bit RGB PIL image.
+"""Turn whatever the caller hands us (path, bytes, PIL image, HxWx3 uint8 array) into 8-bit RGB pixels.
+
+``load_pixels`` gives an H x W x 3 uint8 array (what the letterbox takes; an RGB array passes through
+without a copy), ``load_image`` the same pixels as a PIL image. JPEGs go through ``jpeg`` (libjpeg-turbo
+straight to an array, the same pixels as Pillow's decode), everything else through Pillow.
 
 The one image reader of the package (numpy + Pillow, no torch): training, evaluation, calibration and
 the runtime all read images here, so an EXIF-rotated, transparent or 16-bit photo looks the same to the
@@ -16,11 +20,13 @@ import math
 import os
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import jpeg
 from .contract import LETTERBOX_FILL
 from .errors import ImageError
 
@@ -30,6 +36,21 @@ DEFAULT_MAX_PIXELS = 50_000_000  # ~ 8660 x 5770; PIL's own bomb warning starts 
 # Boxes (targets in training, detections at run time) live in those pixels, so the letterbox maps them
 # with this size rather than the decoded one (``preprocess.letterbox`` reads it).
 ORIGINAL_SIZE = "edge_clipguard.original_size"
+
+
+
+@dataclass(frozen=True)
+class RgbPixels:
+    """A loaded image: ``array`` H x W x 3 uint8 RGB (C-contiguous), and ``full_size``, the (width, height)
+    of the whole image, EXIF-oriented; the two differ after a reduced-scale decode."""
+
+    array: np.ndarray
+    full_size: tuple[int, int]
+
+    @property
+    def reduced(self) -> bool:
+        return self.full_size != (self.array.shape[1], self.array.shape[0])
+
 
 # Pillow's bomb check warns through the global warnings filter; the lock keeps our temporary
 # "warning -> error" filter from interleaving between threads of this process.
@@ -70,7 +91,8 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = LETTERBOX_FILL
     return image.convert("RGB")
 
 
-def _from_array(array: np.ndarray, where: str, max_pixels: int) -> Image.Image:
+def _array_rgb(array: np.ndarray, where: str, max_pixels: int, background: tuple[int, int, int]) -> np.ndarray:
+    """A caller's uint8 array as H x W x 3 RGB; an RGB array comes back as it is (no copy when contiguous)."""
     if array.dtype != np.uint8:
         raise ImageError(f"{where}: array dtype is {array.dtype}, expected uint8 (HxWx3 RGB)")
     if array.ndim == 3 and array.shape[2] == 1:
@@ -78,8 +100,20 @@ def _from_array(array: np.ndarray, where: str, max_pixels: int) -> Image.Image:
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ImageError(f"{where}: array shape is {array.shape}, expected HxWx3 (RGB), HxWx4 (RGBA) or HxW (gray)")
     _check_pixels(array.shape[1], array.shape[0], max_pixels, where)
-    mode = {2: "L", 3: "RGB", 4: "RGBA"}[array.shape[2] if array.ndim == 3 else 2]
-    return Image.fromarray(np.ascontiguousarray(array), mode=mode)
+    if array.ndim == 3 and array.shape[2] == 3:
+        return np.ascontiguousarray(array)
+    mode = "L" if array.ndim == 2 else "RGBA"
+    return np.asarray(to_rgb(Image.fromarray(np.ascontiguousarray(array), mode=mode), background))
+
+
+def _draft_scale(width: int, height: int, target_size: int | None) -> int:
+    """The DCT scale denominator (1, 2, 4, 8) a reduced-scale decode uses: Pillow's ``draft`` rule for the size
+    ``draft_size`` asks, so the fast JPEG path and Pillow decode the same pixels."""
+    if not target_size or max(width, height) < 2 * target_size:
+        return 1
+    asked_w, asked_h = draft_size(width, height, target_size)
+    scale = min(width // asked_w, height // asked_h)
+    return next(s for s in (8, 4, 2, 1) if scale >= s)
 
 
 def draft_size(width: int, height: int, target: int) -> tuple[int, int]:
@@ -134,41 +168,78 @@ def _from_file(source: Path | io.BytesIO, where: str, max_pixels: int, target_si
         raise ImageError(f"{where}: corrupt image data ({type(exc).__name__}: {exc})") from None
 
 
-def _from_path(path: Path, where: str, max_pixels: int, target_size: int | None) -> Image.Image:
+def _read_path(path: Path, where: str) -> bytes:
     if not path.is_file():
         raise ImageError(f"{where}: no such image file")
-    if path.stat().st_size == 0:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{where}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    if not data:
         raise ImageError(f"{where}: file is empty (0 bytes)")
-    return _from_file(path, where, max_pixels, target_size)
+    return data
+
+
+def _fast_jpeg(data: bytes, where: str, max_pixels: int, target_size: int | None) -> RgbPixels | None:
+    """A JPEG decoded by ``jpeg`` (the same pixels as Pillow, faster), or None to let Pillow do it."""
+    size = jpeg.jpeg_size(data)
+    if size is None:
+        return None
+    _check_pixels(*size, max_pixels, where)
+    pixels = jpeg.decode_rgb(data, _draft_scale(*size, target_size))
+    if pixels is None:
+        return None
+    orientation = jpeg.exif_orientation(data)
+    full = size[::-1] if orientation >= 5 else size  # 5-8 swap width and height
+    return RgbPixels(np.ascontiguousarray(jpeg.apply_orientation(pixels, orientation)), full)
+
+
+def _pil_pixels(image: Image.Image, where: str, background: tuple[int, int, int]) -> RgbPixels:
+    full = tuple(image.info.get(ORIGINAL_SIZE, image.size))
+    try:
+        rgb = to_rgb(image, background)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{where}: cannot convert mode {image.mode!r} to RGB ({exc})") from None
+    return RgbPixels(np.asarray(rgb), full)
+
+
+def _encoded_pixels(data: bytes, where: str, max_pixels: int, background: tuple[int, int, int],
+                    target_size: int | None) -> RgbPixels:
+    fast = _fast_jpeg(data, where, max_pixels, target_size)
+    if fast is not None:
+        return fast
+    return _pil_pixels(_from_file(io.BytesIO(data), where, max_pixels, target_size), where, background)
+
+
+def load_pixels(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS,
+                background: tuple[int, int, int] = LETTERBOX_FILL, target_size: int | None = None) -> RgbPixels:
+    """RgbPixels from a path, encoded file bytes, a PIL image or a uint8 array; raises ImageError with one
+    line. ``target_size``: the model's input side; a large JPEG is then decoded at reduced scale (never below
+    that side), which is what the letterbox would shrink it to anyway. An RGB array is used as it is."""
+    if isinstance(source, (str, os.PathLike)):
+        where = str(source)
+        return _encoded_pixels(_read_path(Path(source), where), where, max_pixels, background, target_size)
+    where = f"image #{index}"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise ImageError(f"{where}: image bytes are empty")
+        return _encoded_pixels(bytes(source), where, max_pixels, background, target_size)
+    if isinstance(source, Image.Image):
+        _check_pixels(source.width, source.height, max_pixels, where)
+        return _pil_pixels(source, where, background)
+    if isinstance(source, np.ndarray):
+        array = _array_rgb(source, where, max_pixels, background)
+        return RgbPixels(array, (array.shape[1], array.shape[0]))
+    raise ImageError(f"image #{index}: expected a path, encoded image bytes, PIL image or HxWx3 uint8 array, "
+                     f"got {type(source).__name__}")
 
 
 def load_image(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS,
                background: tuple[int, int, int] = LETTERBOX_FILL, target_size: int | None = None) -> Image.Image:
-    """8-bit RGB PIL image from a path, encoded file bytes, a PIL image or a uint8 array; raises ImageError
-    with one line. ``target_size``: the model's input side; a large JPEG is then decoded at reduced scale
-    (never below that side), which is what the letterbox would shrink it to anyway."""
-    if isinstance(source, (str, os.PathLike)):
-        where = str(source)
-        image = _from_path(Path(source), where, max_pixels, target_size)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        where = f"image #{index}"
-        if not len(source):
-            raise ImageError(f"{where}: image bytes are empty")
-        image = _from_file(io.BytesIO(bytes(source)), where, max_pixels, target_size)
-    elif isinstance(source, Image.Image):
-        where = f"image #{index}"
-        _check_pixels(source.width, source.height, max_pixels, where)
-        image = source
-    elif isinstance(source, np.ndarray):
-        where = f"image #{index}"
-        image = _from_array(source, where, max_pixels)
-    else:
-        raise ImageError(f"image #{index}: expected a path, encoded image bytes, PIL image or HxWx3 uint8 array, "
-                         f"got {type(source).__name__}")
-    try:
-        rgb = to_rgb(image, background)
-        if ORIGINAL_SIZE in image.info:
-            rgb.info[ORIGINAL_SIZE] = image.info[ORIGINAL_SIZE]
-        return rgb
-    except (OSError, ValueError) as exc:
-        raise ImageError(f"{where}: cannot convert mode {image.mode!r} to RGB ({exc})") from None
+    """``load_pixels`` as an 8-bit RGB PIL image (for drawing and the CLI); a reduced-scale decode carries its
+    full size in ``info[ORIGINAL_SIZE]``."""
+    pixels = load_pixels(source, index, max_pixels, background, target_size)
+    image = Image.fromarray(pixels.array)
+    if pixels.reduced:
+        image.info[ORIGINAL_SIZE] = pixels.full_size
+    return image

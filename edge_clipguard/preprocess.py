@@ -1,9 +1,10 @@
-"""Image preprocessing shared by training and the runtime (numpy + Pillow, no torch).
+"""Image preprocessing shared by training and the runtime (numpy, OpenCV/Pillow for the resize; no torch).
 
 Letterbox: keep the aspect ratio, scale the longer side to ``size``, pad the rest evenly with
 ``fill``. Boxes move between original pixels and letterboxed-input pixels with the same record.
-The constants default to the package's (``contract``); the runtime passes the bundle manifest's,
-so training and the device run the very same functions.
+The constants default to the package's (``contract``); the runtime passes the bundle manifest's
+(size, mean/std, fill and the resize method the model was trained with), so training and the device
+run the very same functions on the same pixels.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .contract import IMAGE_MEAN, IMAGE_STD, LETTERBOX_FILL
+from .contract import DEFAULT_RESIZE, IMAGE_MEAN, IMAGE_STD, LETTERBOX_FILL
 from .image_io import ORIGINAL_SIZE
 from .resize import resize_into
 
@@ -31,22 +32,28 @@ class Letterbox:
     pad_y: float
 
 
-def letterbox(image: Image.Image, size: int, fill: tuple[int, int, int] = LETTERBOX_FILL,
-              out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
-    """Resize+pad an RGB PIL image to ``size`` x ``size``; returns (HxWx3 uint8, written into ``out`` when given,
-    Letterbox). The Letterbox maps the image's full-size pixels even when it was decoded at reduced scale
-    (``ORIGINAL_SIZE``)."""
-    width, height = image.info.get(ORIGINAL_SIZE, image.size)
+def letterbox(image: Image.Image | np.ndarray, size: int, fill: tuple[int, int, int] = LETTERBOX_FILL,
+              out: np.ndarray | None = None, resize: str = DEFAULT_RESIZE,
+              full_size: tuple[int, int] | None = None) -> tuple[np.ndarray, Letterbox]:
+    """Resize+pad an RGB image (PIL, or H x W x 3 uint8) to ``size`` x ``size`` with the ``resize`` method;
+    returns (HxWx3 uint8, written into ``out`` when given, Letterbox). The Letterbox maps the image's
+    full-size pixels (``full_size``, or a PIL image's ``ORIGINAL_SIZE``) when it was decoded at reduced scale."""
+    if isinstance(image, np.ndarray):
+        decoded = (image.shape[1], image.shape[0])
+    else:
+        decoded = image.size
+        full_size = full_size or image.info.get(ORIGINAL_SIZE)
+    width, height = full_size or decoded
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
     canvas = np.empty((size, size, 3), dtype=np.uint8) if out is None else out
     fill_border(canvas, (pad_x, pad_y, new_w, new_h), fill)
     inside = canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w]
-    if (new_w, new_h) == image.size:
+    if (new_w, new_h) == decoded:
         inside[...] = np.asarray(image)
     else:
-        resize_into(image, inside)
+        resize_into(image, inside, resize)
     return canvas, Letterbox(width, height, scale, float(pad_x), float(pad_y))
 
 
@@ -73,11 +80,12 @@ def normalize(pixels: np.ndarray, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE
     return out
 
 
-def preprocess_image(image: Image.Image, size: int, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD,
-                     fill: tuple[int, int, int] = LETTERBOX_FILL,
-                     out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
-    """RGB PIL image -> (3 x size x size float32, Letterbox); into ``out`` when given."""
-    pixels, box = letterbox(image, size, fill)
+def preprocess_image(image: Image.Image | np.ndarray, size: int, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD,
+                     fill: tuple[int, int, int] = LETTERBOX_FILL, out: np.ndarray | None = None,
+                     resize: str = DEFAULT_RESIZE,
+                     full_size: tuple[int, int] | None = None) -> tuple[np.ndarray, Letterbox]:
+    """RGB image (PIL, or H x W x 3 uint8) -> (3 x size x size float32, Letterbox); into ``out`` when given."""
+    pixels, box = letterbox(image, size, fill, resize=resize, full_size=full_size)
     return normalize(pixels, mean, std, out), box
 
 

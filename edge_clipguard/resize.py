@@ -1,71 +1,59 @@
-"""Pillow's bilinear resize, cut into horizontal bands that run on two threads.
+"""The letterbox's resize: one function, two methods, chosen by what the model was trained with.
 
-Why: on the fastest CPU path (OpenVINO INT8, ~10 ms per base inference) Pillow's resize of a 320 px
-scene was the largest piece of runtime overhead (0.8-1.0 ms, single-threaded, no SIMD). Pillow
-releases the GIL while it resamples, and its ``box=`` argument resamples any band of rows with the
-window of the whole image, so two bands on two threads do the same work in about half the time.
+Why OpenCV: on the fastest CPU path (OpenVINO INT8, ~10-13 ms per base inference) Pillow's resize of a
+320 px scene was the largest piece of runtime overhead (0.8-1.0 ms right after an inference, scalar C;
+two threads on row bands did not help once the inference had cooled the caches). ``cv2.resize`` does
+the same scene in ~0.12 ms with SIMD, and a 1080p frame in ~2.3 ms (Pillow: 7 ms).
 
-The result differs from one full ``Image.resize`` by at most 1 grey level (float rounding of the band
-boundaries moves Pillow's fixed-point weights by one step on some pixels). It does not depend on the
-machine: the number of bands is the constant ``BANDS``, not the core count, and only how many of them
-run at once does. Training and the runtime both call this (``preprocess.letterbox``), so the model sees
-the same pixels in both.
+- ``"opencv"``: bilinear (``INTER_LINEAR``) when the image shrinks by at most 2x or grows; pixel-area
+  averaging (``INTER_AREA``) when it shrinks more, where 2-tap bilinear would alias (video frames; a
+  JPEG photo is already decoded at reduced scale to within 2x of the input side). Its bilinear does
+  not antialias a 0.5-1x shrink the way Pillow's does: on real scenes it differs from Pillow by ~2 grey
+  levels on average (up to ~40 at sharp edges), which is why the method is recorded with the model. Its
+  8-bit bilinear is fixed-point; builds with and without Intel IPP agree to within 1 grey level.
+- ``"pillow-bilinear"``: ``Image.resize(..., BILINEAR)`` (antialiased triangle filter), kept so models
+  trained before the switch are fed the pixels they learned from.
+
+Training (``data.dataset``) and the runtime (``runtime.image_stage``) both call ``resize_into`` with the
+method from the model config / bundle manifest.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from PIL import Image
 
-BANDS = 2  # fixed, so the pixels are the same on every machine
-MIN_BAND_ROWS = 32  # below this a thread hand-off costs more than it saves
+from .contract import RESIZE_METHODS, RESIZE_OPENCV, RESIZE_PILLOW
 
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0
-_pool_lock = threading.Lock()
+# Shrinking by more than this uses pixel-area averaging under "opencv".
+AREA_BELOW_SCALE = 0.5
 
 
-def band_rows(out_height: int, bands: int = BANDS) -> list[tuple[int, int]]:
-    """Output row ranges [start, stop) of each band: even cuts, one band for short outputs."""
-    bands = max(1, min(bands, out_height // MIN_BAND_ROWS))
-    cuts = [round(out_height * i / bands) for i in range(bands + 1)]
-    return list(zip(cuts[:-1], cuts[1:]))
+def check_resize_method(method: str, where: str) -> str:
+    """``method`` if it is a known resize method; ValueError naming ``where`` otherwise."""
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"{where}: resize method must be one of {list(RESIZE_METHODS)}, got {method!r}")
+    return method
 
 
-def _worker_pool() -> ThreadPoolExecutor | None:
-    """One helper thread per process (recreated after a fork: a forked pool has no live threads)."""
-    global _pool, _pool_pid
-    if (os.cpu_count() or 1) < 2:
-        return None
-    with _pool_lock:
-        if _pool is None or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=BANDS - 1, thread_name_prefix="clipguard-resize")
-            _pool_pid = os.getpid()
-        return _pool
+def _opencv_into(pixels: np.ndarray, out: np.ndarray) -> None:
+    import cv2  # a base dependency; imported here so `import edge_clipguard` stays light
 
-
-def resize_into(image: Image.Image, out: np.ndarray) -> None:
-    """Bilinear-resize ``image`` (RGB) into ``out`` (H x W x 3 uint8, a view is fine), band by band."""
     out_h, out_w = out.shape[:2]
-    width, height = image.size
-    row_scale = height / out_h
+    scale = min(out_w / pixels.shape[1], out_h / pixels.shape[0])
+    interpolation = cv2.INTER_AREA if scale < AREA_BELOW_SCALE else cv2.INTER_LINEAR
+    result = cv2.resize(pixels, (out_w, out_h), dst=out, interpolation=interpolation)
+    if result is not out and not np.shares_memory(result, out):  # OpenCV refused the view as dst: copy
+        out[...] = result
 
-    def band(rows: tuple[int, int]) -> None:
-        start, stop = rows
-        box = (0.0, start * row_scale, float(width), stop * row_scale)
-        out[start:stop] = np.asarray(image.resize((out_w, stop - start), Image.BILINEAR, box=box))
 
-    bands = band_rows(out_h)
-    pool = _worker_pool() if len(bands) > 1 else None
-    if pool is None:
-        for rows in bands:
-            band(rows)
-        return
-    pending = [pool.submit(band, rows) for rows in bands[1:]]
-    band(bands[0])
-    for future in pending:
-        future.result()
+def resize_into(image: Image.Image | np.ndarray, out: np.ndarray, method: str = RESIZE_OPENCV) -> None:
+    """Resize an RGB image (PIL, or H x W x 3 uint8) into ``out`` (H' x W' x 3 uint8, a view is fine)."""
+    if method == RESIZE_OPENCV:
+        pixels = image if isinstance(image, np.ndarray) else np.asarray(image)
+        _opencv_into(np.ascontiguousarray(pixels), out)
+    elif method == RESIZE_PILLOW:
+        pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
+        out[...] = np.asarray(pil.resize((out.shape[1], out.shape[0]), Image.BILINEAR))
+    else:
+        check_resize_method(method, "resize_into")

@@ -86,7 +86,7 @@ def int8_reference(model, quantized: bool, samples, tokenizer, batch_size: int =
     round_large_tables_to_fp16(work)
     if quantized:
         return work
-    dataset = ManifestDataset(samples, tokenizer, work.cfg.image_size)
+    dataset = ManifestDataset(samples, tokenizer, work.cfg.image_size, work.cfg.resize)
     return quantize_int8(work, calibration_loop(dataset, 0, batch_size))
 
 
@@ -168,8 +168,9 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
         log(f"int8: ModelOpt PTQ, max calibration on {len(calib)} samples from {req.calib or 'calibration_data/'}")
         method = f"ModelOpt PTQ, max calibration, {len(calib)} samples"
     val_rows = _validation_rows(req, cfg, calib, notes)
-    val_set = ManifestDataset(val_rows, tokenizer, cfg.image_size)
-    real_feeds = [feed for feed, _ in feed_batches(ManifestDataset(val_rows[:6], tokenizer, cfg.image_size), 3)]
+    val_set = ManifestDataset(val_rows, tokenizer, cfg.image_size, cfg.resize)
+    real_feeds = [feed for feed, _ in feed_batches(ManifestDataset(val_rows[:6], tokenizer, cfg.image_size, cfg.resize),
+                                                   3)]
     qmodel = int8_reference(model, quantized, calib, tokenizer)
     graph = write_qdq_onnx(qmodel, bundle / INT8_ONNX, req.opset)
     vs_fake_quant = check_against_torch(bundle / INT8_ONNX, qmodel,
@@ -179,8 +180,8 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     written = [(INT8_ONNX, QUANT_S8S8, TARGET_TENSORRT, time.perf_counter() - started,
                 {"graph": graph, "vs_fake_quant": vs_fake_quant})]
     if req.cpu_int8:
-        written.append(_write_cpu_twin(bundle, fp32_model, ManifestDataset(calib, tokenizer, cfg.image_size),
-                                       real_feeds))
+        calib_set = ManifestDataset(calib, tokenizer, cfg.image_size, cfg.resize)
+        written.append(_write_cpu_twin(bundle, fp32_model, calib_set, real_feeds))
     reference = predict_dataset(torch_infer(fp32_model), val_set, 8)
     ref_acc = accuracy(reference, reference, val_rows, cfg.num_classes)
     fp32_size = (bundle / FP32_ONNX).stat().st_size

@@ -62,6 +62,7 @@ def build_manifest(cfg: ModelConfig, bundle_dir: str | Path, artifacts: list[Art
             std=tuple(IMAGE_STD),
             letterbox_fill=tuple(LETTERBOX_FILL),
             max_text_length=cfg.text.max_length,
+            resize=cfg.resize,
         ),
         artifacts=tuple(artifacts),
         files={name: sha256_file(bundle_dir / name) for name in names},

@@ -20,7 +20,7 @@ import numpy as np
 from ..bundle import Artifact, Manifest, read_manifest, verify_file
 from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
-from ..image_io import DEFAULT_MAX_PIXELS, load_image
+from ..image_io import DEFAULT_MAX_PIXELS, RgbPixels, load_pixels
 from ..signing import verify_bundle
 from .backends import create_runner
 from .backends.base import Runner
@@ -135,9 +135,9 @@ class Predictor:
         """One image as a one-row batch; errors name it as image #index."""
         return self.image_stage([self._load(image, index)])
 
-    def _load(self, image: object, index: int):
+    def _load(self, image: object, index: int) -> RgbPixels:
         pre = self.manifest.preprocess
-        return load_image(image, index, self.config.max_image_pixels, pre.letterbox_fill,
+        return load_pixels(image, index, self.config.max_image_pixels, pre.letterbox_fill,
                           pre.image_size if self.config.fast_decode else None)
 
     def infer(self, tokens: TokenBatch, pixels: ImageBatch) -> dict[str, np.ndarray]:

@@ -118,3 +118,21 @@ def test_predictor_refuses_a_bundle_naming_an_outside_file(tiny_bundle, tmp_path
     (copy / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(BundleError, match=r"manifest\.json: preprocess\.tokenizer_file: file name '/etc/passwd'"):
         Predictor.load(copy, backend="onnxruntime", device="cpu")
+
+
+def test_a_manifest_without_a_resize_method_is_read_as_pillows(tiny_bundle):
+    # Bundles exported before the field existed were trained on Pillow's resize.
+    data = _manifest_dict(tiny_bundle)
+    data["preprocess"].pop("resize", None)
+    assert manifest_from_dict(data).preprocess.resize == "pillow-bilinear"
+
+
+def test_a_new_manifest_records_the_resize_method_of_its_model(tiny_bundle):
+    assert _manifest_dict(tiny_bundle)["preprocess"]["resize"] == "opencv"
+
+
+def test_an_unknown_resize_method_in_a_manifest_is_refused_naming_the_field(tiny_bundle):
+    data = _manifest_dict(tiny_bundle)
+    data["preprocess"]["resize"] = "bicubic"
+    with pytest.raises(BundleError, match=r"preprocess\.resize' is 'bicubic'"):
+        manifest_from_dict(data)

@@ -45,11 +45,14 @@ def test_large_jpeg_is_decoded_at_reduced_scale_not_below_the_input_side(photo_j
     assert image.size == (600, 450)  # 1/4 scale: 1/8 would be 300 px, below the 320 px input
 
 
-def test_reduced_scale_decode_matches_full_decode_within_tolerance(photo_jpeg):
-    full, _ = letterbox(load_image(photo_jpeg / "photo.jpg"), 320)
-    fast, _ = letterbox(load_image(photo_jpeg / "photo.jpg", target_size=320), 320)
+@pytest.mark.parametrize(("resize", "mean", "p99"), [("opencv", 1.5, 12), ("pillow-bilinear", 1.0, 6)])
+def test_reduced_scale_decode_matches_full_decode_within_tolerance(photo_jpeg, resize, mean, p99):
+    # opencv: the full decode shrinks 7.5x by pixel area, the 1/4-scale one 1.9x bilinearly (measured:
+    # mean 1.02, p99 10); Pillow antialiases both (0.44, 4). A misplaced or mis-scaled image differs by > 10.
+    full, _ = letterbox(load_image(photo_jpeg / "photo.jpg"), 320, resize=resize)
+    fast, _ = letterbox(load_image(photo_jpeg / "photo.jpg", target_size=320), 320, resize=resize)
     diff = np.abs(full.astype(np.int16) - fast.astype(np.int16))
-    assert diff.mean() <= 1.0 and np.percentile(diff, 99) <= 6
+    assert diff.mean() <= mean and np.percentile(diff, 99) <= p99
 
 
 def test_reduced_scale_decode_still_applies_exif_orientation(photo_jpeg):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..image_io import load_image
+from ..contract import DEFAULT_RESIZE
+from ..image_io import load_pixels
 from ..preprocess import boxes_to_input, preprocess_image
 from ..text.tokenizer import encode_texts
 from .manifest import Sample
@@ -24,10 +25,11 @@ class ManifestDataset(torch.utils.data.Dataset):
     """Items: input_ids/attention_mask int64 [L], pixel_values float32 [3, S, S], score float32 [],
     boxes float32 [N, 4] (x1y1x2y2, input pixels), labels int64 [N], has_image bool [], has_score bool []."""
 
-    def __init__(self, samples: list[Sample], tokenizer, image_size: int):
+    def __init__(self, samples: list[Sample], tokenizer, image_size: int, resize: str = DEFAULT_RESIZE):
         self.samples = list(samples)
         self.tokenizer = tokenizer
         self.image_size = image_size
+        self.resize = resize  # the model config's: training, calibration and evaluation feed its pixels
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -39,8 +41,8 @@ class ManifestDataset(torch.utils.data.Dataset):
             pixels = np.zeros((3, self.image_size, self.image_size), dtype=np.float32)
             boxes = np.zeros((0, 4), dtype=np.float32)
         else:
-            image = load_image(sample.image, target_size=self.image_size)  # as the runtime decodes it
-            pixels, lb = preprocess_image(image, self.image_size)
+            image = load_pixels(sample.image, target_size=self.image_size)  # as the runtime decodes it
+            pixels, lb = preprocess_image(image.array, self.image_size, resize=self.resize, full_size=image.full_size)
             boxes = boxes_to_input(np.asarray(sample.boxes, dtype=np.float32), lb)
         return {
             "input_ids": torch.from_numpy(text.input_ids[0]),

@@ -66,7 +66,7 @@ def explain(model: ClipGuardFusion, tokenizer, text: str, image: Image.Image,
     model.eval()
     cfg = model.cfg
     enc = encode_texts(tokenizer, [text])
-    pixels, lb = preprocess_image(image, cfg.image_size)
+    pixels, lb = preprocess_image(image, cfg.image_size, resize=cfg.resize)
     captured: dict[str, torch.Tensor] = {}
 
     def keep_stage(_module, _inputs, output):

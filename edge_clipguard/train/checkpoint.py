@@ -15,6 +15,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..config import ModelConfig, config_from_dict
+from ..contract import LEGACY_RESIZE
 from ..errors import ClipGuardError
 
 FORMAT = "edge-clipguard-checkpoint"
@@ -77,11 +78,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def checkpoint_config(payload: dict[str, Any]) -> ModelConfig:
+    """The checkpoint's ModelConfig. One saved before configs had ``resize`` was trained on Pillow's
+    resize (``LEGACY_RESIZE``), so that is what its model gets fed, not today's default."""
+    data = {"resize": LEGACY_RESIZE, **payload["model_config"]}
+    return config_from_dict(data, "checkpoint model_config")
+
+
 def restore_model(payload: dict[str, Any]) -> tuple[torch.nn.Module, ModelConfig]:
     """Build the model of a loaded checkpoint (with its quantizers, if any) and load its weights."""
     from ..model import build_model
 
-    cfg = config_from_dict(payload["model_config"], "checkpoint model_config")
+    cfg = checkpoint_config(payload)
     model = build_model(cfg, pretrained=False)
     if payload.get("modelopt_state"):
         from .quantize import restore_quantizers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..contract import RESIZE_METHODS
 from ..errors import ClipGuardError
 
 DEFAULT_EPOCHS = 10  # train's epoch count when neither --epochs nor --max-steps is given
@@ -76,7 +77,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device,
                                         classes_from_data=args.classes_from_data, teacher=args.teacher,
-                                        domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ())))
+                                        domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ()),
+                                        resize=args.resize))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary
         print(f"trained: {summary}")
 
@@ -141,6 +143,9 @@ def register(commands) -> None:
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--init-from", help="start from this checkpoint's weights (e.g. for --qat)")
+    train.add_argument("--resize", choices=RESIZE_METHODS,
+                       help="the letterbox's resize method (default: the config's, or the --init-from checkpoint's); "
+                            "--init-from OLD.pt --resize opencv moves a Pillow-trained model to the fast resize")
     train.add_argument("--qat", action="store_true", help="INT8 quantization-aware fine-tuning (ModelOpt)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import ModelConfig
 from ..contract import INPUT_NAMES, OUTPUT_NAMES
 from ..data.manifest import Sample
 from .metrics import coco_map, per_domain_metrics
@@ -120,25 +121,26 @@ def score_predictions(pred: Predictions, samples: list[Sample], num_classes: int
             "detection": detection_metrics(pred, num_classes)}
 
 
-def evaluate_model(infer: Infer, samples: list[Sample], tokenizer, image_size: int, num_classes: int,
+def evaluate_model(infer: Infer, samples: list[Sample], tokenizer, cfg: ModelConfig,
                    batch_size: int = 16) -> tuple[dict, Predictions]:
-    """Run ``infer`` over manifest rows and score it; returns (metrics, predictions)."""
+    """Run ``infer`` over manifest rows, preprocessed as ``cfg``'s model was trained, and score it;
+    returns (metrics, predictions)."""
     from ..data.dataset import ManifestDataset
 
-    pred = predict_dataset(infer, ManifestDataset(samples, tokenizer, image_size), batch_size)
-    return score_predictions(pred, samples, num_classes), pred
+    pred = predict_dataset(infer, ManifestDataset(samples, tokenizer, cfg.image_size, cfg.resize), batch_size)
+    return score_predictions(pred, samples, cfg.num_classes), pred
 
 
 def evaluate_samples(model, tokenizer, samples: list[Sample], batch_size: int = 16, device="cpu") -> dict:
     """Full evaluation of one checkpoint on manifest rows, plus the text-masked ablation."""
     cfg = model.cfg
     infer = torch_infer(model, device)
-    result, _ = evaluate_model(infer, samples, tokenizer, cfg.image_size, cfg.num_classes, batch_size)
+    result, _ = evaluate_model(infer, samples, tokenizer, cfg, batch_size)
     # The ablation needs only the rows with an image: a text-only row with its text removed holds
     # nothing at all (blank image, empty text), so it would add cost and a constant score.
     with_image = [dataclasses.replace(s, text="") for s in samples if s.image is not None]
     if with_image:
-        masked, _ = evaluate_model(infer, with_image, tokenizer, cfg.image_size, cfg.num_classes, batch_size)
+        masked, _ = evaluate_model(infer, with_image, tokenizer, cfg, batch_size)
         result["text_masked"] = {"detection": masked["detection"], "score": masked["score"]["pooled"]}
     return result
 

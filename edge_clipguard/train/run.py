@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ class TrainRequest:
     teacher: str | None = None  # distil from this checkpoint (train/distill.py)
     domain_adapt: str | None = None  # "mmd" or "dann" (train/domain_adapt.py)
     target_data: tuple[str, ...] = ()  # unlabelled target manifests for domain_adapt (default: val_data)
+    # The letterbox's resize method (contract.RESIZE_METHODS); None: the config's, or the --init-from
+    # checkpoint's. Fine-tuning a checkpoint trained on Pillow's resize with "opencv" moves it to the fast one.
+    resize: str | None = None
 
 
 def read_manifests(paths: tuple[str, ...], num_classes: int, unlabeled: bool = False):
@@ -78,6 +82,9 @@ def run_training(req: TrainRequest, log=print) -> dict:
             if classes:
                 model_cfg = with_class_names(model_cfg, classes, str(classes_path(req.data[0])))
             model = build_model(model_cfg)
+        if req.resize and req.resize != model_cfg.resize:
+            model_cfg = dataclasses.replace(model_cfg, resize=req.resize)
+            model.cfg = model_cfg  # the config the checkpoints record and export reads
         if classes and tuple(model_cfg.heads.class_names) != classes:
             raise ClipGuardError(f"--init-from {req.init_from}: its classes differ from {classes_path(req.data[0])}")
         tokenizer = default_tokenizer(model_cfg.text.max_length)
@@ -86,8 +93,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
             val_rows = read_manifests(req.val_data, model_cfg.num_classes)
         else:
             train_rows, val_rows = holdout(train_rows, VAL_HOLDOUT, req.trainer.seed)
-        train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size)
-        val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size)
+        train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size, model_cfg.resize)
+        val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size, model_cfg.resize)
         distiller, adapter, target_set = None, None, None
         if req.teacher:
             from .distill import Distiller
@@ -104,7 +111,7 @@ def run_training(req: TrainRequest, log=print) -> dict:
             if not target_paths:
                 raise ClipGuardError("--domain-adapt: give --target-data (unlabelled target rows) or --val-data")
             target_rows = read_manifests(target_paths, model_cfg.num_classes, unlabeled=True)
-            target_set = ManifestDataset(target_rows, tokenizer, model_cfg.image_size)
+            target_set = ManifestDataset(target_rows, tokenizer, model_cfg.image_size, model_cfg.resize)
             adapter = DomainAdapter(req.domain_adapt, model_cfg.fusion.dim)
             if dist.rank == 0:
                 log(f"domain-adapt: {req.domain_adapt}, {len(target_set)} target rows from {list(target_paths)}")

@@ -58,8 +58,11 @@ def test_openvino_normalising_in_graph_matches_numpy_normalise(tiny_bundle, imag
     manifest = read_manifest(tiny_bundle)
     with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1) as ort:
         tokens = ort.tokenize(TEXTS)
-    canvases = ImageStage(manifest.preprocess, normalize=False)(images).pixel_values
-    normalised = ImageStage(manifest.preprocess)(images).pixel_values
+    from edge_clipguard.image_io import load_pixels
+
+    pixels = [load_pixels(image) for image in images]
+    canvases = ImageStage(manifest.preprocess, normalize=False)(pixels).pixel_values
+    normalised = ImageStage(manifest.preprocess)(pixels).pixel_values
     assert canvases.dtype == np.uint8 and canvases.shape[-1] == 3
     feeds = {"input_ids": tokens.input_ids, "attention_mask": tokens.attention_mask}
     path = tiny_bundle / "model.fp32.onnx"

@@ -112,10 +112,15 @@ def test_path_pil_and_array_inputs_give_equal_results(predictor, images, tmp_pat
 
 
 def test_runtime_letterbox_equals_training_preprocess(predictor, images):
+    from edge_clipguard.contract import DEFAULT_RESIZE
+    from edge_clipguard.image_io import load_pixels
+
     stage = ImageStage(predictor.manifest.preprocess)
     for image in images:
-        want, want_box = preprocess_image(image, predictor.manifest.preprocess.image_size)
-        got = stage([image])
+        pixels = load_pixels(image)
+        # what training does for a new model (data.dataset), with the package's constants
+        want, want_box = preprocess_image(pixels.array, predictor.manifest.preprocess.image_size, resize=DEFAULT_RESIZE)
+        got = stage([pixels])
         np.testing.assert_array_equal(got.pixel_values[0], want)
         assert got.letterboxes[0] == want_box
 
@@ -180,3 +185,27 @@ def test_close_twice_is_harmless(tiny_bundle):
     predictor.close()
     predictor.close()
     assert not predictor.runner.active
+
+
+def test_a_bundle_trained_on_pillows_resize_is_fed_pillows_pixels(tiny_bundle, images, tmp_path):
+    import json
+    import shutil
+
+    from edge_clipguard.image_io import load_pixels
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tiny_bundle, legacy)
+    manifest = json.loads((legacy / "manifest.json").read_text())
+    del manifest["preprocess"]["resize"]  # as bundles were written before the field
+    (legacy / "manifest.json").write_text(json.dumps(manifest))
+    with Predictor.load(legacy, backend="onnxruntime", device="cpu", threads=1) as old, \
+            Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1) as new:
+        size = old.manifest.preprocess.image_size
+        for image in images:
+            pil, _ = preprocess_image(load_pixels(image).array, size, resize="pillow-bilinear")
+            cv, _ = preprocess_image(load_pixels(image).array, size, resize="opencv")
+            np.testing.assert_array_equal(old.graph_pixels([image]).pixel_values[0], pil)
+            np.testing.assert_array_equal(new.graph_pixels([image]).pixel_values[0], cv)
+        first = load_pixels(images[0]).array
+        assert not np.array_equal(preprocess_image(first, size, resize="pillow-bilinear")[0],
+                                  preprocess_image(first, size, resize="opencv")[0])  # the check can fail

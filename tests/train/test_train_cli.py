@@ -33,3 +33,30 @@ def test_train_stops_with_one_line_after_n_non_finite_steps_in_a_row(scenes_dir,
     err = capsys.readouterr().err.strip()
     assert "error: train: stopped at step 3: the last 2 optimiser steps all had a non-finite loss" in err
     assert "\n" not in err
+
+
+def _legacy_checkpoint(tiny_checkpoint, path):
+    """``tiny_checkpoint`` as saved before configs had ``resize`` (trained on Pillow's resize)."""
+    import torch
+
+    payload = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)
+    del payload["model_config"]["resize"]
+    torch.save(payload, path)
+    return path
+
+
+def test_a_checkpoint_saved_before_the_resize_field_restores_with_pillows_resize(tiny_checkpoint, tmp_path):
+    from edge_clipguard.train.checkpoint import checkpoint_config, load_checkpoint
+
+    legacy = _legacy_checkpoint(tiny_checkpoint, tmp_path / "old.pt")
+    assert checkpoint_config(load_checkpoint(legacy)).resize == "pillow-bilinear"
+    assert checkpoint_config(load_checkpoint(tiny_checkpoint)).resize == "opencv"
+
+
+def test_train_resize_moves_an_init_from_checkpoint_to_the_other_method(scenes_dir, tiny_checkpoint, tmp_path):
+    from edge_clipguard.train.checkpoint import checkpoint_config, load_checkpoint
+
+    legacy = _legacy_checkpoint(tiny_checkpoint, tmp_path / "old.pt")
+    assert _train(scenes_dir, tmp_path / "run", "--init-from", str(legacy), "--resize", "opencv", "--max-steps", "1",
+                  "--warmup", "1") == 0
+    assert checkpoint_config(load_checkpoint(tmp_path / "run" / "last.pt")).resize == "opencv"
