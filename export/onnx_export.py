@@ -67,13 +67,13 @@ def run_onnxruntime(path: str | Path, inputs: dict[str, np.ndarray], threads: in
 
 
 def run_torch(model: ClipGuardFusion, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """PyTorch's outputs (``OUTPUT_NAMES``) plus every heat-map cell decoded (``DENSE_KEYS``): the
-    candidates a runtime's detections are matched against when peaks tie."""
+    """PyTorch's outputs (``OUTPUT_NAMES``) plus every heat-map cell decoded, peak or not (``DENSE_KEYS``):
+    the candidates a runtime's detections are matched against when peaks tie or near-tied neighbours swap."""
     model.eval()
     with torch.no_grad():
         raw = model(*(torch.from_numpy(inputs[n]) for n in INPUT_NAMES))
         outs = model.decode(raw)
-        _, *dense = model.decode(raw, top_k=raw["heatmap"][0].numel())
+        _, *dense = model.decode(raw, top_k=raw["heatmap"][0].numel(), peaks_only=False)
     return {name: out.numpy() for name, out in zip((*OUTPUT_NAMES, *DENSE_KEYS), (*outs, *dense))}
 
 

@@ -99,11 +99,12 @@ class ClipGuardFusion(nn.Module):
         out["fused_text_embed"] = masked_mean(text, attention_mask)
         return out
 
-    def decode(self, raw: dict[str, torch.Tensor], top_k: int | None = None) -> tuple[torch.Tensor, ...]:
+    def decode(self, raw: dict[str, torch.Tensor], top_k: int | None = None,
+               peaks_only: bool = True) -> tuple[torch.Tensor, ...]:
         """Raw outputs -> (score [B], boxes [B, K, 4], confidences [B, K], labels [B, K]); K is the
-        config's ``top_k`` unless given (export's parity check decodes every cell)."""
+        config's ``top_k`` unless given (export's parity check decodes every cell, peak or not)."""
         boxes, confidences, labels = decode_boxes(raw["heatmap"], raw["log_size"], raw["offset"], BOX_STRIDE,
-                                                  top_k or self.cfg.heads.top_k)
+                                                  top_k or self.cfg.heads.top_k, peaks_only)
         return raw["score"], boxes, confidences, labels
 
 

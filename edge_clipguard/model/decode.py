@@ -25,11 +25,13 @@ def sizes_to_pixels(log_size: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 def decode_boxes(heatmap_logits: torch.Tensor, log_size: torch.Tensor, offset: torch.Tensor,
-                 stride: int, top_k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 stride: int, top_k: int, peaks_only: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """heatmap_logits [B, C, H, W], log_size [B, 2, H, W], offset [B, 2, H, W] (cells) ->
-    boxes [B, K, 4] x1y1x2y2 input pixels, confidences [B, K], labels int64 [B, K]."""
+    boxes [B, K, 4] x1y1x2y2 input pixels, confidences [B, K], labels int64 [B, K]. ``peaks_only=False``
+    ranks every cell, not just the 3x3 local maxima (export's parity check: near-tied neighbours swap)."""
     batch, _, height, width = heatmap_logits.shape
-    heat = keep_peaks(torch.sigmoid(heatmap_logits))
+    heat = torch.sigmoid(heatmap_logits)
+    heat = keep_peaks(heat) if peaks_only else heat
     confidences, index = torch.topk(heat.flatten(1), top_k, dim=1)
     cells = height * width
     labels = torch.div(index, cells, rounding_mode="floor")

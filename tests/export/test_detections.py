@@ -9,15 +9,17 @@ from edge_clipguard.export.onnx_export import export_onnx, run_torch, validate_o
 from edge_clipguard.model.decode import decode_boxes
 
 
-def _planted_tie_outputs(top_k=4):
-    """Reference outputs of a 1-class 6x6 heat map whose K-th and (K+1)-th peaks tie exactly."""
+def _planted_tie_outputs(top_k=4, extra=()):
+    """Reference outputs of a 1-class 6x6 heat map whose K-th and (K+1)-th peaks tie exactly; ``extra``:
+    more (logit, (y, x)) cells. The dense keys are every cell, peak or not, as ``run_torch`` gives them."""
     heat = torch.full((1, 1, 6, 6), -9.0)
-    for value, (y, x) in zip((3.0, 2.0, 1.0, 0.5, 0.5), ((0, 0), (0, 3), (3, 0), (3, 3), (5, 5))):
+    cells = ((3.0, (0, 0)), (2.0, (0, 3)), (1.0, (3, 0)), (0.5, (3, 3)), (0.5, (5, 5)), *extra)
+    for value, (y, x) in cells:
         heat[0, 0, y, x] = value
     log_size = torch.rand(1, 2, 6, 6, generator=torch.Generator().manual_seed(0))
     offset = torch.rand(1, 2, 6, 6, generator=torch.Generator().manual_seed(1))
     boxes, conf, labels = (t.numpy() for t in decode_boxes(heat, log_size, offset, 8, top_k))
-    dense = (t.numpy() for t in decode_boxes(heat, log_size, offset, 8, 36))
+    dense = (t.numpy() for t in decode_boxes(heat, log_size, offset, 8, 36, peaks_only=False))
     expected = {"score": np.zeros(1, np.float32), "boxes": boxes, "confidences": conf, "labels": labels,
                 **dict(zip(("dense_boxes", "dense_confidences", "dense_labels"), dense))}
     return expected
@@ -43,6 +45,33 @@ def test_a_tied_cell_in_another_slot_order_is_no_error():
     assert np.abs(actual["boxes"][0, 0] - expected["boxes"][0, -1]).max() > 1  # slot by slot they differ
     errors = {e.name: e.max_abs for e in compare_outputs(expected, actual, conf_tol=1e-4)}
     assert errors == {"score": 0.0, "boxes": 0.0, "confidences": 0.0, "labels": 0.0}
+
+
+def _cell(expected, confidence):
+    """Index of the dense cell with this confidence."""
+    return int(np.flatnonzero(np.isclose(expected["dense_confidences"][0], confidence, rtol=0, atol=1e-7))[0])
+
+
+def test_a_near_tied_neighbour_returned_instead_of_the_reference_peak_is_no_error():
+    # INT8 noise: the cell 0.002 below the 4th peak, next to it, becomes the peak in its place.
+    expected = _planted_tie_outputs(extra=((0.49, (3, 4)),))
+    actual = {k: v.copy() for k, v in expected.items() if k in ("score", "boxes", "confidences", "labels")}
+    slot = int(np.flatnonzero(np.isclose(actual["confidences"][0], torch.sigmoid(torch.tensor(0.5)).item()))[0])
+    neighbour = _cell(expected, torch.sigmoid(torch.tensor(0.49)).item())
+    actual["boxes"][0, slot] = expected["dense_boxes"][0, neighbour]
+    actual["confidences"][0, slot] = expected["dense_confidences"][0, neighbour]
+    errors = {e.name: e.max_abs for e in compare_outputs(expected, actual, conf_tol=0.01)}
+    assert errors == {"score": 0.0, "boxes": 0.0, "confidences": 0.0, "labels": 0.0}
+
+
+def test_a_strong_reference_peak_the_runtime_lost_is_a_confidence_error():
+    expected = _planted_tie_outputs()
+    actual = {k: v.copy() for k, v in expected.items() if k in ("score", "boxes", "confidences", "labels")}
+    background = _cell(expected, torch.sigmoid(torch.tensor(-9.0)).item())
+    actual["boxes"][0, 1] = expected["dense_boxes"][0, background]  # the 0.88 peak replaced by a 0.0001 cell
+    actual["confidences"][0, 1] = expected["dense_confidences"][0, background]
+    errors = {e.name: e.max_abs for e in compare_outputs(expected, actual, conf_tol=0.01)}
+    assert errors["boxes"] == 0.0 and errors["confidences"] > 0.1
 
 
 def test_a_box_no_reference_cell_explains_is_counted():
