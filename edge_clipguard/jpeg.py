@@ -93,10 +93,11 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     return (width, height) if colorspace in _FAST_COLORSPACES else None
 
 
-def decode_rgb(data: bytes, scale_denominator: int = 1) -> np.ndarray | None:
-    """H x W x 3 uint8 RGB at 1/``scale_denominator`` size (libjpeg's DCT scaling: 1, 2, 4 or 8), or None
-    on anything libjpeg warns about (the caller then lets Pillow, which tolerates some, decide)."""
-    height, width = simplejpeg.decode_jpeg_header(data)[:2]
+def decode_rgb(data: bytes, size: tuple[int, int], scale_denominator: int = 1) -> np.ndarray | None:
+    """H x W x 3 uint8 RGB at 1/``scale_denominator`` of ``size`` (``jpeg_size``'s; libjpeg's DCT scaling: 1,
+    2, 4 or 8), or None on anything libjpeg warns about (the caller then lets Pillow, which tolerates some,
+    decide)."""
+    width, height = size
     # The smallest size libjpeg can return that is still >= 1/denominator: exactly that scale.
     min_height, min_width = -(-height // scale_denominator), -(-width // scale_denominator)
     try:

@@ -22,37 +22,47 @@ DEFAULT_MIN_CONFIDENCE = 0.25  # Ultralytics' predict default; the graph keeps t
 DEFAULT_NMS_IOU = 0.7  # Ultralytics' default IoU threshold
 
 
-def class_nms(boxes: np.ndarray, labels: np.ndarray, order: Iterable[int], iou: float) -> list[int]:
+def class_nms(boxes: np.ndarray, labels: np.ndarray | list[int], order: Iterable[int], iou: float) -> list[int]:
     """Greedy per-class NMS: walk ``order`` (most confident first) and keep a box unless a kept box
     of the same label overlaps it by more than ``iou``. Returns the kept indices, in order."""
+    order = list(order)
+    if len(order) < 2:
+        return order
+    overlaps = box_iou_xyxy(boxes, boxes).tolist()  # one IoU matrix, not one call per box: this runs per frame
+    labels = np.asarray(labels).tolist()
     kept: list[int] = []
     for i in order:
-        same = [k for k in kept if labels[k] == labels[i]]
-        if not same or box_iou_xyxy(boxes[i], boxes[same]).max() <= iou:
+        if all(labels[k] != labels[i] or overlaps[i][k] <= iou for k in kept):
             kept.append(i)
     return kept
+
+
+def _class_name(class_names: tuple[str, ...], label: int) -> str:
+    return class_names[label] if 0 <= label < len(class_names) else f"class{label}"
 
 
 def decode_outputs(outputs: dict[str, np.ndarray], letterboxes: tuple[Letterbox, ...], truncated: tuple[bool, ...],
                    class_names: tuple[str, ...], score_range: tuple[float, float],
                    min_confidence: float = DEFAULT_MIN_CONFIDENCE, nms_iou: float = DEFAULT_NMS_IOU) -> list[Result]:
-    """One Result per batch row; detections sorted by confidence (highest first)."""
-    scores = np.clip(np.asarray(outputs[SCORE], dtype=np.float64), *score_range)
+    """One Result per batch row; detections sorted by confidence (highest first).
+
+    Plain Python lists for the few detections above ``min_confidence`` (of top-K's 20-100): this runs right
+    after inference, with cold caches, where each small numpy call costs several microseconds."""
+    scores = np.clip(np.asarray(outputs[SCORE], dtype=np.float64), *score_range).tolist()
     results = []
     for row, box in enumerate(letterboxes):
-        confidences = np.asarray(outputs[CONFIDENCES][row], dtype=np.float64)
-        # Only the detections above the threshold are ordered, mapped and NMS-ed (a few of top-K's 20-100):
-        # fewer numpy calls on the path that runs right after inference, when caches are cold.
-        candidates = np.flatnonzero(confidences >= min_confidence)
-        candidates = candidates[np.argsort(-confidences[candidates], kind="stable")]
-        labels = np.asarray(outputs[LABELS][row])[candidates].astype(np.int64)
-        boxes = boxes_to_original(np.asarray(outputs[BOXES][row], dtype=np.float32)[candidates], box)
-        keep = class_nms(boxes, labels, range(len(candidates)), nms_iou)
-        detections = tuple(
-            Detection(box=tuple(float(v) for v in boxes[i]), label=int(labels[i]),
-                      class_name=class_names[labels[i]] if 0 <= labels[i] < len(class_names) else f"class{labels[i]}",
-                      confidence=float(confidences[candidates[i]]))
-            for i in keep)
-        results.append(Result(score=float(scores[row]), detections=detections, text_truncated=truncated[row],
+        confidences = outputs[CONFIDENCES][row].tolist()
+        candidates = sorted((i for i, c in enumerate(confidences) if c >= min_confidence),
+                            key=lambda i: -confidences[i])  # stable: ties keep the graph's order
+        detections: tuple[Detection, ...] = ()
+        if candidates:
+            labels = np.asarray(outputs[LABELS][row])[candidates].astype(np.int64).tolist()
+            boxes = boxes_to_original(np.asarray(outputs[BOXES][row], dtype=np.float32)[candidates], box)
+            corners = boxes.tolist()
+            detections = tuple(
+                Detection(box=tuple(corners[i]), label=labels[i], class_name=_class_name(class_names, labels[i]),
+                          confidence=confidences[candidates[i]])
+                for i in class_nms(boxes, labels, range(len(candidates)), nms_iou))
+        results.append(Result(score=scores[row], detections=detections, text_truncated=truncated[row],
                               image_size=(box.width, box.height)))
     return results
