@@ -59,13 +59,16 @@ def letterbox(image: Image.Image | np.ndarray, size: int, fill: tuple[int, int, 
 
 def fill_border(canvas: np.ndarray, inner: tuple[int, int, int, int], fill: tuple[int, int, int]) -> None:
     """Paint ``fill`` on the canvas outside the ``inner`` (x, y, w, h) rectangle only: filling the whole
-    canvas first cost ~0.3 ms per 320 px image, more than anything in the letterbox but the resize."""
+    canvas first cost ~0.3 ms per 320 px image, more than anything in the letterbox but the resize.
+    The colour is copied from one row of pixels, not broadcast from 3 values: numpy then copies whole
+    rows (~8 us) instead of looping over 3-byte pixels (~150 us)."""
     x, y, w, h = inner
-    colour = np.asarray(fill, dtype=np.uint8)
-    canvas[:y] = colour
-    canvas[y + h:] = colour
-    canvas[y:y + h, :x] = colour
-    canvas[y:y + h, x + w:] = colour
+    row = np.empty((canvas.shape[1], 3), dtype=np.uint8)
+    row[:] = fill
+    canvas[:y] = row
+    canvas[y + h:] = row
+    canvas[y:y + h, :x] = row[:x]
+    canvas[y:y + h, x + w:] = row[x + w:]
 
 
 def normalize(pixels: np.ndarray, mean: Triple = IMAGE_MEAN, std: Triple = IMAGE_STD,

@@ -138,7 +138,7 @@ class Predictor:
     def _load(self, image: object, index: int) -> RgbPixels:
         pre = self.manifest.preprocess
         return load_pixels(image, index, self.config.max_image_pixels, pre.letterbox_fill,
-                          pre.image_size if self.config.fast_decode else None)
+                           pre.image_size if self.config.fast_decode else None)
 
     def infer(self, tokens: TokenBatch, pixels: ImageBatch) -> dict[str, np.ndarray]:
         feed = {INPUT_IDS: tokens.input_ids, ATTENTION_MASK: tokens.attention_mask, PIXEL_VALUES: pixels.pixel_values}
