@@ -87,6 +87,12 @@ def test_missing_image_file_is_an_image_error(predictor, tmp_path):
     assert "no such" in _one_line(exc)
 
 
+def test_a_folder_given_as_an_image_file_is_an_image_error_naming_it(predictor, tmp_path):
+    with pytest.raises(ImageError) as exc:
+        predictor.predict("a star", tmp_path)
+    assert _one_line(exc).startswith(f"{tmp_path}: no such image file")
+
+
 def test_zero_size_array_is_an_image_error(predictor):
     with pytest.raises(ImageError) as exc:
         predictor.predict("a star", np.zeros((0, 10, 3), np.uint8))
