@@ -37,6 +37,9 @@ DEFAULT_MAX_PIXELS = 50_000_000  # ~ 8660 x 5770; PIL's own bomb warning starts 
 # with this size rather than the decoded one (``preprocess.letterbox`` reads it).
 ORIGINAL_SIZE = "edge_clipguard.original_size"
 
+# A file larger than any image within the pixel limit could be (uncompressed 32-bit float RGBA, plus 1 MB of
+# headers and metadata) is refused before it is read: pointing the loader at a video must not fill the memory.
+MAX_FILE_BYTES_PER_PIXEL = 16
 
 
 @dataclass(frozen=True)
@@ -168,9 +171,15 @@ def _from_file(source: Path | io.BytesIO, where: str, max_pixels: int, target_si
         raise ImageError(f"{where}: corrupt image data ({type(exc).__name__}: {exc})") from None
 
 
-def _read_path(path: Path, where: str) -> bytes:
+def _read_path(path: Path, where: str, max_pixels: int) -> bytes:
+    limit = max_pixels * MAX_FILE_BYTES_PER_PIXEL + (1 << 20)
     try:  # no separate exists/is_file check: one system call less on the path every prediction takes
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > limit:
+                raise ImageError(f"{where}: file is {size} bytes, more than an image within the pixel limit of "
+                                 f"{max_pixels} can take ({limit}); not an image, or raise max_image_pixels")
+            data = file.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ImageError(f"{where}: no such image file") from None
     except OSError as exc:
@@ -218,7 +227,7 @@ def load_pixels(source: object, index: int = 0, max_pixels: int = DEFAULT_MAX_PI
     that side), which is what the letterbox would shrink it to anyway. An RGB array is used as it is."""
     if isinstance(source, (str, os.PathLike)):
         where = str(source)
-        return _encoded_pixels(_read_path(Path(source), where), where, max_pixels, background, target_size)
+        return _encoded_pixels(_read_path(Path(source), where, max_pixels), where, max_pixels, background, target_size)
     where = f"image #{index}"
     if isinstance(source, (bytes, bytearray, memoryview)):
         if not len(source):

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from edge_clipguard.errors import ImageError
-from edge_clipguard.image_io import draft_size, load_image
+from edge_clipguard.image_io import draft_size, load_image, load_pixels
 from edge_clipguard.preprocess import letterbox
 
 EXIF_ORIENTATION = 0x0112
@@ -89,3 +89,10 @@ def test_corrupt_bytes_are_an_image_error_naming_the_item():
     Image.new("RGB", (40, 30)).save(buffer, "PNG")
     with pytest.raises(ImageError, match=r"^image #3: "):
         load_image(buffer.getvalue()[:30], index=3)
+
+
+def test_a_file_larger_than_any_image_within_the_pixel_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "video.mp4"
+    path.write_bytes(b"\0" * (2 << 20))  # 2 MB; with 1,000 pixels the limit is 1 MB + 16 kB
+    with pytest.raises(ImageError, match=rf"^{path}: file is 2097152 bytes, more than an image within the pixel"):
+        load_pixels(path, max_pixels=1000)

@@ -108,3 +108,4 @@ def test_the_fast_path_checks_the_pixel_limit_before_decoding():
 def test_an_rgb_array_is_used_without_a_copy():
     frame = np.zeros((30, 40, 3), np.uint8)
     assert load_pixels(frame).array is frame
+
