@@ -29,13 +29,6 @@ from .contract import RESIZE_METHODS, RESIZE_OPENCV, RESIZE_PILLOW
 AREA_BELOW_SCALE = 0.5
 
 
-def check_resize_method(method: str, where: str) -> str:
-    """``method`` if it is a known resize method; ValueError naming ``where`` otherwise."""
-    if method not in RESIZE_METHODS:
-        raise ValueError(f"{where}: resize method must be one of {list(RESIZE_METHODS)}, got {method!r}")
-    return method
-
-
 def _opencv_into(pixels: np.ndarray, out: np.ndarray) -> None:
     import cv2  # a base dependency; imported here so `import edge_clipguard` stays light
 
@@ -55,5 +48,5 @@ def resize_into(image: Image.Image | np.ndarray, out: np.ndarray, method: str = 
     elif method == RESIZE_PILLOW:
         pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
         out[...] = np.asarray(pil.resize((out.shape[1], out.shape[0]), Image.BILINEAR))
-    else:
-        check_resize_method(method, "resize_into")
+    else:  # configs and manifests are checked when read; this is a caller's own typo
+        raise ValueError(f"resize method must be one of {list(RESIZE_METHODS)}, got {method!r}")

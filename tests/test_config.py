@@ -94,3 +94,13 @@ def test_minilm_layer_count_outside_the_pretrained_file_is_an_error(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="text.num_layers must be 1..6 for minilm"):
         load_config(path)
+
+
+def test_an_unknown_resize_method_is_an_error_naming_it(tmp_path):
+    path = _tiny_edited(tmp_path, "resize.json", None, "resize", "bicubic")
+    with pytest.raises(ConfigError, match=r"resize\.json: resize must be one of \['opencv', 'pillow-bilinear'\]"):
+        load_config(path)
+
+
+def test_a_new_config_resizes_with_opencv():
+    assert load_config("tiny").resize == "opencv"
