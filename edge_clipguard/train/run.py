@@ -60,7 +60,7 @@ def run_training(req: TrainRequest, log=print) -> dict:
     from ..data.imported import classes_for_manifests, classes_path
     from ..model import build_model
     from ..text.tokenizer import default_tokenizer
-    from .checkpoint import load_checkpoint, restore_model
+    from .checkpoint import checkpoint_config, load_checkpoint, restore_model
     from .distributed import init_from_env, shutdown
     from .trainer import Trainer
 
@@ -79,6 +79,9 @@ def run_training(req: TrainRequest, log=print) -> dict:
             model, model_cfg = restore_model(payload)
         else:
             model_cfg = load_config(req.config)
+            if req.resume:  # the run keeps the resize it began with (Pillow's for a run begun before the field)
+                begun = checkpoint_config(load_checkpoint(Path(req.out) / "last.pt"))
+                model_cfg = dataclasses.replace(model_cfg, resize=begun.resize)
             if classes:
                 model_cfg = with_class_names(model_cfg, classes, str(classes_path(req.data[0])))
             model = build_model(model_cfg)

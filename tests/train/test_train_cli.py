@@ -60,3 +60,13 @@ def test_train_resize_moves_an_init_from_checkpoint_to_the_other_method(scenes_d
     assert _train(scenes_dir, tmp_path / "run", "--init-from", str(legacy), "--resize", "opencv", "--max-steps", "1",
                   "--warmup", "1") == 0
     assert checkpoint_config(load_checkpoint(tmp_path / "run" / "last.pt")).resize == "opencv"
+
+
+def test_a_resumed_run_keeps_the_resize_it_began_with(scenes_dir, tmp_path):
+    from edge_clipguard.train.checkpoint import checkpoint_config, load_checkpoint
+
+    run = tmp_path / "run"
+    assert _train(scenes_dir, run, "--resize", "pillow-bilinear", "--max-steps", "1", "--warmup", "1") == 0
+    assert _train(scenes_dir, run, "--resume", "--max-steps", "2", "--warmup", "1") == 0
+    last = load_checkpoint(run / "last.pt")
+    assert last["step"] == 2 and checkpoint_config(last).resize == "pillow-bilinear"
