@@ -195,10 +195,12 @@ def _fast_jpeg(data: bytes, where: str, max_pixels: int, target_size: int | None
     if size is None:
         return None
     _check_pixels(*size, max_pixels, where)
+    orientation = jpeg.exif_orientation(data)
+    if orientation is None:
+        return None
     pixels = jpeg.decode_rgb(data, size, _draft_scale(*size, target_size))
     if pixels is None:
         return None
-    orientation = jpeg.exif_orientation(data)
     full = size[::-1] if orientation >= 5 else size  # 5-8 swap width and height
     return RgbPixels(np.ascontiguousarray(jpeg.apply_orientation(pixels, orientation)), full)
 

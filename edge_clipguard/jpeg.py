@@ -28,12 +28,17 @@ def is_jpeg(data: bytes) -> bool:
     return data[:3] == JPEG_MAGIC
 
 
-def exif_orientation(data: bytes) -> int:
-    """The EXIF orientation (1-8) of a JPEG, 1 when it has none or it cannot be read.
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 
-    Walks the marker segments up to the first scan, finds the APP1 "Exif" segment and reads tag 0x0112
-    from its first IFD, which is where cameras write it and where Pillow's ``exif_transpose`` reads it."""
-    pos = 2
+
+def exif_orientation(data: bytes) -> int | None:
+    """The EXIF orientation (1-8) of a JPEG; 1 when it has none, None when only an XMP packet could say.
+
+    Walks the marker segments up to the first scan and reads tag 0x0112 from the first IFD of the first
+    APP1 "Exif" segment, where cameras write it and where Pillow's ``exif_transpose`` reads it. Pillow
+    also honours an XMP ``tiff:Orientation`` when EXIF has none; rather than parse XML here, that case
+    is left to Pillow (None)."""
+    pos, orientation, xmp = 2, None, False
     while pos + 4 <= len(data) and data[pos] == 0xFF:
         marker = data[pos + 1]
         if marker in (0xD9, 0xDA):  # end of image, start of scan: no metadata after this
@@ -43,19 +48,25 @@ def exif_orientation(data: bytes) -> int:
             continue
         length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
         segment = data[pos + 4:pos + 2 + length]
-        if marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
-            return _tiff_orientation(segment[6:])
+        if marker == 0xE1 and segment[:6] == b"Exif\x00\x00" and orientation is None:
+            orientation = _tiff_orientation(segment[6:]) or 0  # 0: this EXIF has no orientation tag
+        elif marker == 0xE1 and segment.startswith(XMP_HEADER):
+            xmp = True
         pos += 2 + length
-    return 1
+    if orientation:
+        return orientation
+    return None if xmp else 1
 
 
-def _tiff_orientation(tiff: bytes) -> int:
+def _tiff_orientation(tiff: bytes) -> int | None:
+    """Tag 0x0112 of the first IFD of a TIFF header (EXIF's layout): 1-8 (1 for a value out of range),
+    None when the tag is absent or the header unreadable."""
     if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
-        return 1
+        return None
     order = "<" if tiff[:2] == b"II" else ">"
     ifd = struct.unpack(order + "I", tiff[4:8])[0]
     if ifd + 2 > len(tiff):
-        return 1
+        return None
     count = struct.unpack(order + "H", tiff[ifd:ifd + 2])[0]
     for i in range(count):
         entry = ifd + 2 + 12 * i
@@ -65,7 +76,7 @@ def _tiff_orientation(tiff: bytes) -> int:
         if tag == EXIF_ORIENTATION_TAG:
             value = struct.unpack(order + "H", tiff[entry + 8:entry + 10])[0] if kind == 3 else 1  # SHORT
             return value if 1 <= value <= 8 else 1
-    return 1
+    return None
 
 
 def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:

@@ -109,3 +109,19 @@ def test_an_rgb_array_is_used_without_a_copy():
     frame = np.zeros((30, 40, 3), np.uint8)
     assert load_pixels(frame).array is frame
 
+
+
+def test_an_orientation_only_in_xmp_is_left_to_pillow_which_honours_it():
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    data = _jpeg(_photo(40, 30), xmp=xmp)
+    assert jpeg.exif_orientation(data) is None
+    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))))
+    got = load_pixels(data)
+    assert got.array.shape == (40, 30, 3) and np.array_equal(got.array, want) and got.full_size == (30, 40)
+
+
+def test_exif_without_an_orientation_tag_reads_as_orientation_one():
+    exif = Image.Exif()
+    exif[0x010F] = "camera maker"
+    assert jpeg.exif_orientation(_jpeg(_photo(40, 30), exif=exif)) == 1
