@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = load_paths(args.bundle, args.threads, args.checkpoint)
     if args.paths:
         wanted = {label.strip() for label in args.paths.split(",")} | {"ort fp32"}  # the reference stays
+        unknown = sorted(wanted - {p.label for p in paths})
+        if unknown:
+            parser.error(f"--paths: unknown label(s) {unknown}; this bundle has {[p.label for p in paths]}")
         paths = [p for p in paths if p.label in wanted]
     print(f"CPU: {cpu_model()}, {args.threads} threads; {len(rows)} held-out scenes; {len(paths)} paths",
           file=sys.stderr)
