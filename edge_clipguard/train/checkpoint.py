@@ -8,6 +8,8 @@ run continues the same curve) and, for quantization-aware runs, the ModelOpt qua
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: torch's restricted unpickler builds tensors, containers and plain scalars only, so a
+        # shared teacher, QAT or resume checkpoint cannot run code while it loads. Everything we save (weights,
+        # optimizer/scheduler/scaler state, ModelOpt's quantizer layout, RNG state) is of those types.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # the restricted unpickler's refusals, and pickles too broken to read
+        foreign = _foreign_global(exc)
+        if foreign:
+            raise CheckpointError(f"{path}: refused: its pickle asks for {foreign}, which is not tensor data; a "
+                                  "checkpoint holds only tensors and plain data, and loading never runs code") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (UnpicklingError)") from None
     except Exception as exc:  # torch raises many types for truncated/corrupt files
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -76,6 +87,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {payload.get('format_version')} is not {FORMAT_VERSION}")
     return payload
+
+
+def _foreign_global(exc: pickle.UnpicklingError) -> str | None:
+    """The one fact in torch's multi-paragraph weights-only error, if it is a refusal: the global (a class or
+    function, e.g. ``posix.system``) the pickle asked to import."""
+    found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+    return found.group(1) if found else None
 
 
 def checkpoint_config(payload: dict[str, Any]) -> ModelConfig:
