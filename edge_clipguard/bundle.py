@@ -247,35 +247,69 @@ def _check_member_names(data: dict[str, Any], where: str) -> None:
 
 def read_manifest(bundle_dir: str | Path) -> Manifest:
     """Load ``BUNDLE/manifest.json``; raises BundleError with the path on any problem."""
+    path = manifest_path(bundle_dir)
+    return parse_manifest(path.read_bytes(), where=str(path))
+
+
+def manifest_path(bundle_dir: str | Path) -> Path:
+    """``BUNDLE/manifest.json`` once the bundle is a folder holding one (BundleError naming what is wrong)."""
     if not Path(bundle_dir).is_dir():
         raise BundleError(f"{bundle_dir}: not a bundle directory (expected a folder with {MANIFEST_NAME})")
     path = contained_path(bundle_dir, MANIFEST_NAME, str(bundle_dir))
     if not path.is_file():
         raise BundleError(f"{path}: missing; is {bundle_dir} a bundle written by 'edge-clipguard export'?")
+    return path
+
+
+def parse_manifest(data: bytes, where: str = MANIFEST_NAME) -> Manifest:
+    """A manifest from the bytes of ``manifest.json`` (the loader parses exactly the bytes it verified)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+        raise BundleError(f"{where}: not valid JSON ({exc})") from None
     except RecursionError:
-        raise BundleError(f"{path}: not valid JSON (nested too deeply)") from None
-    return manifest_from_dict(data, where=str(path))
+        raise BundleError(f"{where}: not valid JSON (nested too deeply)") from None
+    return manifest_from_dict(parsed, where=where)
 
 
-def verify_file(bundle_dir: str | Path, manifest: Manifest, name: str) -> Path:
-    """Path of bundle file ``name`` after checking it is inside the bundle (symlinks resolved),
-    exists and matches its recorded sha256."""
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_digest(path: Path, actual: str, expected: str) -> None:
+    """IntegrityError unless the sha256 ``actual`` of what was read from ``path`` is the ``expected`` one."""
+    if actual != expected:
+        raise IntegrityError(
+            f"{path}: sha256 {actual[:12]}… differs from the manifest's {expected[:12]}… (file changed)"
+        )
+
+
+def _member(bundle_dir: str | Path, manifest: Manifest, name: str) -> tuple[Path, str]:
+    """(path, recorded sha256) of bundle file ``name``: inside the bundle (symlinks resolved), recorded, present."""
     path = contained_path(bundle_dir, name, f"{Path(bundle_dir) / MANIFEST_NAME}")
     expected = manifest.files.get(name)
     if expected is None:
         raise BundleError(f"{Path(bundle_dir) / MANIFEST_NAME}: no sha256 recorded for {name!r}")
     if not path.is_file():
         raise BundleError(f"{path}: listed in the manifest but missing from the bundle")
-    actual = sha256_file(path)
-    if actual != expected:
-        raise IntegrityError(
-            f"{path}: sha256 {actual[:12]}… differs from the manifest's {expected[:12]}… (file changed)"
-        )
+    return path, expected
+
+
+def verify_file(bundle_dir: str | Path, manifest: Manifest, name: str) -> Path:
+    """Path of bundle file ``name`` after checking it is inside the bundle, exists and matches its recorded
+    sha256. For tools that hand a path on (export, build-engine); a loader uses ``read_verified``."""
+    path, expected = _member(bundle_dir, manifest, name)
+    check_digest(path, sha256_file(path), expected)
     return path
+
+
+def read_verified(bundle_dir: str | Path, manifest: Manifest, name: str) -> bytes:
+    """The bytes of bundle file ``name``, read once and checked against the manifest's sha256: the caller
+    uses exactly the bytes that were checked, so a file swapped on disk afterwards is never used."""
+    path, expected = _member(bundle_dir, manifest, name)
+    data = path.read_bytes()
+    check_digest(path, sha256_bytes(data), expected)
+    return data
 
 
 def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:

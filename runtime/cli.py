@@ -70,7 +70,7 @@ def run_predict(args: argparse.Namespace) -> None:
 def _load(predictor_cls, args: argparse.Namespace):
     predictor = predictor_cls.load(args.bundle, backend=args.backend, device=args.device, precision=args.precision,
                                    threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou,
-                                   verify_key=args.verify_key)
+                                   verify_key=args.verify_key, compile_cache=args.compile_cache)
     if predictor.advice:
         _warn(predictor.advice)
     return predictor
@@ -124,7 +124,8 @@ def run_profile(args: argparse.Namespace) -> None:
     req = ProfileRequest(bundle=args.bundle, backend=args.backend, device=args.device,
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
                          iters=args.iters, warmup=args.warmup, threads=args.threads, compare_torch=args.compare_torch,
-                         torch_compile=args.compile, stream=args.stream)
+                         torch_compile=args.compile, stream=args.stream, startup=args.startup,
+                         verify_key=args.verify_key, compile_cache=args.compile_cache)
     verbose = getattr(args, "verbose", False)  # SUPPRESS default: absent unless -v was given somewhere
     report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if verbose else None)
     print(format_table(report))
@@ -156,7 +157,8 @@ def run_serve(args: argparse.Namespace) -> None:
                       max_queue_delay_us=args.max_queue_delay_us, dynamic_batching=args.dynamic_batching,
                       instances=args.instances, backend=args.backend, device=args.device, precision=args.precision,
                       threads=args.threads, min_confidence=args.min_confidence, nms_iou=args.nms_iou,
-                      verify_key=args.verify_key, model_name=args.model_name, drain_timeout_s=args.drain_timeout))
+                      verify_key=args.verify_key, compile_cache=args.compile_cache, model_name=args.model_name,
+                      drain_timeout_s=args.drain_timeout))
 
 
 def _add_common(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> None:
@@ -166,6 +168,9 @@ def _add_common(parser: argparse.ArgumentParser, backends: tuple[str, ...]) -> N
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all CPUs)")
     parser.add_argument("--verify-key", default=None, metavar="PUB",
                         help="public key PEM: refuse the bundle unless its signature verifies (nothing is loaded)")
+    parser.add_argument("--compile-cache", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep OpenVINO's compiled models in the user cache, so the next start skips the "
+                             "compile (default: on; EDGE_CLIPGUARD_NO_COMPILE_CACHE=1 also turns it off)")
 
 
 def register(commands) -> None:
@@ -226,6 +231,9 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
                         help="with --compare-torch: also time torch.compile (default: on)")
     parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True,
                         help="add a predict_stream throughput row per artifact (JPEG bytes in; default: on)")
+    parser.add_argument("--startup", action=argparse.BooleanOptionalAction, default=True,
+                        help="time to first prediction of a fresh process per artifact, with an empty and a filled "
+                             "compile cache (two short-lived processes each; default: on)")
     parser.add_argument("-v", "--verbose", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                         help="print progress to stderr (and third-party warnings, as the global -v)")
     parser.set_defaults(handler=run_profile)

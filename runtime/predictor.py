@@ -17,20 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import Artifact, Manifest, read_manifest, verify_file
+from ..bundle import Artifact, Manifest
 from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
 from ..image_io import DEFAULT_MAX_PIXELS, RgbPixels, load_pixels
-from ..signing import verify_bundle
 from .backends import create_runner
 from .backends.base import Runner
+from .compile_cache import CompileCache
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
 from .errors import ImageError, TextError
 from .image_stage import ImageBatch, ImageStage
+from .opened_bundle import open_bundle
 from .results import Result
 from .selection import choose, slow_path_advice
 from .stream import StreamItem, predict_stream
-from .text_stage import TextStage, TokenBatch, coerce_text
+from .text_stage import TEXT_CACHE_BYTES, TextStage, TokenBatch, coerce_text
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,13 @@ class PredictorConfig:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE  # detections below are dropped
     nms_iou: float = DEFAULT_NMS_IOU  # per-class NMS IoU threshold; 1.0 turns NMS off
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
-    text_cache_size: int = 256  # per-text LRU of token ids; 0 disables it
+    text_cache_size: int = 256  # per-text LRU of token ids (entries); 0 disables it
+    text_cache_bytes: int = TEXT_CACHE_BYTES  # ... and the memory it may hold
     fast_decode: bool = True  # large JPEGs decoded at reduced scale (DCT scaling), never below the input size
     verify_key: str | Path | None = None  # public key PEM: the bundle's signature must verify before any read
+    # Keep compiled models across processes (OpenVINO; see runtime.compile_cache): True uses the package cache
+    # (unless EDGE_CLIPGUARD_NO_COMPILE_CACHE is set), a path uses that folder, False compiles at every start.
+    compile_cache: bool | str | Path = True
 
     def __post_init__(self) -> None:
         for name in ("min_confidence", "nms_iou"):
@@ -99,19 +104,21 @@ class Predictor:
     def from_config(cls, bundle_dir: str | Path, config: PredictorConfig) -> Predictor:
         from tokenizers import Tokenizer
 
-        bundle_dir = Path(bundle_dir)
-        if config.verify_key is not None:
-            verify_bundle(bundle_dir, config.verify_key)  # SignatureError: nothing of the bundle is loaded
-        manifest = read_manifest(bundle_dir)
+        bundle = open_bundle(bundle_dir, config.verify_key)  # SignatureError: nothing but bundle.sig was read
+        manifest = bundle.manifest
         choice = choose(manifest, config.backend, config.device, config.precision, config.artifact)
-        tokenizer_path = verify_file(bundle_dir, manifest, manifest.preprocess.tokenizer_file)
+        tokenizer_file = manifest.preprocess.tokenizer_file
+        tokenizer_bytes = bundle.read(tokenizer_file)
         try:
-            tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON
-            raise TextError(f"{tokenizer_path}: not a readable tokenizer ({str(exc).splitlines()[0][:200]})") from None
-        text_stage = TextStage(tokenizer, manifest.preprocess.max_text_length, config.text_cache_size)
-        runner, artifact = create_runner(bundle_dir, manifest, choice, config.threads, config.device_index)
-        return cls(bundle_dir, manifest, artifact, choice.backend, choice.device, runner, text_stage, config,
+            tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
+        except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON; also UnicodeDecodeError
+            raise TextError(f"{bundle.directory / tokenizer_file}: not a readable tokenizer "
+                            f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+        text_stage = TextStage(tokenizer, manifest.preprocess.max_text_length, config.text_cache_size,
+                               config.text_cache_bytes)
+        cache = CompileCache.from_setting(config.compile_cache)
+        runner, artifact = create_runner(bundle, choice, config.threads, config.device_index, cache)
+        return cls(bundle.directory, manifest, artifact, choice.backend, choice.device, runner, text_stage, config,
                    slow_path_advice(choice))
 
     # ---- stages -------------------------------------------------------------------------------
@@ -156,6 +163,15 @@ class Predictor:
     def decode(self, outputs: dict[str, np.ndarray], tokens: TokenBatch, pixels: ImageBatch) -> list[Result]:
         return decode_outputs(outputs, pixels.letterboxes, tokens.truncated, self.manifest.class_names,
                               self.manifest.score_range, self.config.min_confidence, self.config.nms_iou)
+
+    def prepare(self, batch_sizes: Iterable[int] = (1,)) -> None:
+        """Compile (or import from the compile cache) what inference at these batch sizes needs now, not at
+        the first request (backends that compile per shape, OpenVINO, do it lazily)."""
+        prepare = getattr(self.runner, "prepare", None)
+        if prepare is not None:
+            with self._lock:
+                for batch in batch_sizes:
+                    prepare(batch)
 
     # ---- public API ---------------------------------------------------------------------------
     def predict_batch(self, texts: list[object], images: list[object]) -> list[Result]:

@@ -32,6 +32,7 @@ from .measure import Pipeline, measured_row, stream_row
 from .predictor import Predictor, PredictorConfig
 from .profile_types import PROFILE_BACKENDS, ProfileReport, ProfileRequest, ProfileRow
 from .selection import ort_has_cuda, tensorrt_importable
+from .startup import StartupRow, measure_startup
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,12 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
     manifest = read_manifest(req.bundle)
     targets, rows = list_targets(manifest, req.backend, req.device, req.precisions)
     rows = list(rows)
+    startup: list[StartupRow] = []
     stage_source: Predictor | None = None  # kept open: the PyTorch rows reuse its tokenize/preprocess/decode
     for target in targets:
         config = PredictorConfig(backend=target.backend, device=target.device, artifact=target.artifact.file,
-                                 precision=target.precision, threads=req.threads, text_cache_size=0)
+                                 precision=target.precision, threads=req.threads, text_cache_size=0,
+                                 compile_cache=req.compile_cache)
         try:
             predictor = Predictor.from_config(Path(req.bundle), config)
         except ClipGuardError as exc:
@@ -157,6 +160,10 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
                                      batch, stage_pipeline(predictor), req))
         if req.stream:
             rows.append(stream_row(target.artifact.file, predictor, target.label, max(req.batch_sizes), req))
+        if req.startup:
+            log(f"startup: two fresh processes for {target.artifact.file} on {target.backend} ({target.label})")
+            startup.extend(measure_startup(req.bundle, target.backend, target.device, target.artifact.file,
+                                           target.precision, req.threads, target.label, req.verify_key))
         if stage_source is None:
             stage_source = predictor
         else:
@@ -175,4 +182,4 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
     if stage_source is not None:
         stage_source.close()
     request = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(req).items()}
-    return ProfileReport(tuple(rows), env, request)
+    return ProfileReport(tuple(rows), env, request, tuple(startup))

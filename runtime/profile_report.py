@@ -39,6 +39,14 @@ def format_table(report: ProfileReport) -> str:
     lines.append(f"ms, medians unless named; ovh = e2e - infer; {env.get('threads')} CPU threads on "
                  f"{env.get('cpu_model', '?')}; {report.request.get('iters')} iters after "
                  f"{report.request.get('warmup')} warm-up; RSS = resident memory after the row, peak = process peak")
+    if report.startup:
+        lines += ["", "time to first prediction of a fresh process (s): spawn -> first result = interpreter + imports"
+                      " + Predictor.load + first predict (compile or cache import + inference)"]
+        for row in report.startup:
+            compiled = ", ".join(f"{variant} {source} {seconds:.2f}" for variant, source, seconds in row.compiled)
+            lines.append(f"{row.name:<22} {row.backend:<12} {row.precision:<5} {row.start:<13} {row.seconds:6.2f} "
+                         f"= {row.start_s:.2f} + {row.load_s:.2f} + {row.first_predict_s:.2f}"
+                         + (f"  [{compiled}]" if compiled else ""))
     return "\n".join(lines)
 
 

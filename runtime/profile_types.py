@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .startup import StartupRow
 from .timing import Stats
 
 STAGES = ("tokenize", "preprocess", "infer", "decode")
@@ -25,6 +26,9 @@ class ProfileRequest:
     torch_compile: bool = True
     image_size: tuple[int, int] = (640, 480)  # (width, height) of the synthetic input image
     stream: bool = True  # add a predict_stream throughput row per artifact at the largest batch size
+    startup: bool = True  # time to first prediction of a fresh process, first and second start, per artifact
+    verify_key: str | None = None  # passed to the startup measurements' loads (a device app verifies too)
+    compile_cache: bool = True  # the measured rows' Predictors use the user's compile cache
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ class ProfileReport:
     rows: tuple[ProfileRow, ...]
     environment: dict[str, object]
     request: dict[str, object]
+    startup: tuple[StartupRow, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {"rows": [asdict(r) for r in self.rows], "environment": self.environment, "request": self.request,
-                "stages": list(STAGES), "units": {"latency": "ms", "throughput": "samples/s"}}
+                "startup": [asdict(r) for r in self.startup], "stages": list(STAGES),
+                "units": {"latency": "ms", "throughput": "samples/s", "startup": "s"}}

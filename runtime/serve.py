@@ -61,10 +61,14 @@ from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
 from .errors import InputError, ServeError
 from .results import Result
 from .stream import PreparedRow, prepare_row, stack_rows
+from .text_stage import MAX_TEXT_BYTES
 
 MODEL_NAME = "clipguard"
 TEXT = "text"
 IMAGE = "image"
+# Largest request elements accepted, checked before anything is decoded: a text as the Predictor's own limit,
+# an image file far above any photo within the pixel limit (a 12 MP JPEG is ~5 MB, a 24 MP PNG ~70 MB).
+MAX_IMAGE_BYTES = 96 * 1024 * 1024
 COUNT = "count"
 PAD_LABEL = -1
 OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS, COUNT)
@@ -91,6 +95,7 @@ class ServeConfig:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     nms_iou: float = DEFAULT_NMS_IOU
     verify_key: str | None = None
+    compile_cache: bool = True
     model_name: str = MODEL_NAME
     drain_timeout_s: int = 5
     prepare_workers: int = 2
@@ -116,11 +121,14 @@ class ServeConfig:
 
 # ---- requests in, responses out (pure; no PyTriton needed) ------------------------------------
 def _as_bytes(value: object, name: str, index: int) -> bytes:
-    """A BYTES element as plain ``bytes``; anything else (a str above all) is refused, so a path never
-    reaches the image loader."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise InputError(f"{name} #{index}: expected BYTES, got {type(value).__name__}")
+    """A BYTES element as plain ``bytes`` of at most its input's limit; anything else (a str above all) is
+    refused, so a path never reaches the image loader."""
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise InputError(f"{name} #{index}: expected BYTES, got {type(value).__name__}")
+    limit = MAX_TEXT_BYTES if name == TEXT else MAX_IMAGE_BYTES
+    if len(value) > limit:
+        raise InputError(f"{name} #{index}: {len(value):,} bytes is above the {limit:,}-byte limit for {name!r}")
+    return bytes(value)
 
 
 def request_items(data: Mapping[str, np.ndarray]) -> list[tuple[bytes, bytes]]:
@@ -326,7 +334,9 @@ def load_predictors(config: ServeConfig) -> list:
             predictors.append(Predictor.load(config.bundle, backend=config.backend, device=config.device,
                                              precision=config.precision, threads=threads,
                                              min_confidence=config.min_confidence, nms_iou=config.nms_iou,
-                                             verify_key=config.verify_key))
+                                             verify_key=config.verify_key, compile_cache=config.compile_cache))
+            # Compile every shape a request can bring now, so "ready" means ready (backends compile lazily).
+            predictors[-1].prepare((1, config.max_batch))
     except BaseException:
         for predictor in predictors:
             predictor.close()

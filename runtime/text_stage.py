@@ -3,11 +3,19 @@
 Apps often score the same prompt ("a red star ...") against many images, so encodings are cached
 per text. The tokenizer comes from the bundle's ``tokenizer.json``; padding and truncation are forced
 to the manifest's ``max_text_length`` so the feed always matches the graph's fixed shape.
+
+Texts are bounded: one above ``MAX_TEXT_BYTES`` of UTF-8 is refused before it is tokenized or cached (the
+model reads at most ``max_text_length`` tokens, 64 for base, a few hundred bytes; a megabyte of text would
+only cost tokenizer time and cache memory), and the cache is bounded in entries and in bytes.
 """
 
 from __future__ import annotations
 
-import functools
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,11 +26,17 @@ from .errors import TextError
 TokenBatch = EncodedText
 
 
+MAX_TEXT_BYTES = 16 * 1024  # longest text accepted, in bytes of UTF-8
+TEXT_CACHE_BYTES = 4 * 1024 * 1024  # memory the per-text cache may hold (texts and their token ids)
+
+
 def coerce_text(text: object, index: int = 0) -> str:
-    """A non-empty ``str`` from ``text``; bytes must be UTF-8. Raises TextError naming the problem."""
+    """A non-empty ``str`` of at most MAX_TEXT_BYTES of UTF-8 from ``text``; bytes must be UTF-8. Raises
+    TextError naming the problem."""
     where = f"text #{index}"
     if isinstance(text, (bytes, bytearray, memoryview)):
         raw = bytes(text)
+        _check_size(len(raw), where)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -30,9 +44,59 @@ def coerce_text(text: object, index: int = 0) -> str:
                             "pass a str or UTF-8 bytes") from None
     if not isinstance(text, str):
         raise TextError(f"{where}: expected a str, got {type(text).__name__}")
+    if len(text) * 4 > MAX_TEXT_BYTES:  # a str of few characters cannot be over the limit: skip the encode
+        _check_size(len(text.encode("utf-8", "surrogatepass")), where)
     if not text.strip():
         raise TextError(f"{where}: is empty; the model scores a text, give it at least one word")
     return text
+
+
+def _check_size(size: int, where: str) -> None:
+    if size > MAX_TEXT_BYTES:
+        raise TextError(f"{where}: {size:,} bytes of UTF-8 is above the {MAX_TEXT_BYTES:,}-byte limit; the model "
+                        "reads only its first tokens, so send the part that matters")
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    hits: int
+    misses: int
+    entries: int
+    bytes: int
+
+
+class BoundedLru:
+    """A thread-safe LRU memo of ``compute(key)`` holding at most ``max_entries`` values and ``max_bytes``
+    (as ``size(key, value)`` counts them); the least recently used go first."""
+
+    def __init__(self, compute: Callable, size: Callable, max_entries: int, max_bytes: int):
+        self._compute, self._size = compute, size
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = self._hits = self._misses = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self._hits += 1
+                return self._items[key][0]
+            self._misses += 1
+        value = self._compute(key)  # outside the lock: other threads' hits do not wait for a tokenizer call
+        size = self._size(key, value)
+        with self._lock:
+            if key not in self._items and size <= self.max_bytes:
+                self._items[key] = (value, size)
+                self._bytes += size
+                while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+                    _, (_, old) = self._items.popitem(last=False)
+                    self._bytes -= old
+        return value
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            return CacheInfo(self._hits, self._misses, len(self._items), self._bytes)
 
 
 def configure_tokenizer(tokenizer, max_length: int):
@@ -51,13 +115,14 @@ def configure_tokenizer(tokenizer, max_length: int):
 
 
 class TextStage:
-    """Encode texts into a TokenBatch. Thread-safe (functools.lru_cache locks its own bookkeeping)."""
+    """Encode texts into a TokenBatch. Thread-safe (the cache locks its own bookkeeping)."""
 
-    def __init__(self, tokenizer, max_length: int, cache_size: int = 256):
+    def __init__(self, tokenizer, max_length: int, cache_size: int = 256, cache_bytes: int = TEXT_CACHE_BYTES):
         self.tokenizer = configure_tokenizer(tokenizer, max_length)
         self.max_length = max_length
         encode = self._encode_one
-        self._encode = functools.lru_cache(maxsize=cache_size)(encode) if cache_size > 0 else encode
+        self._cache = BoundedLru(encode, _entry_bytes, cache_size, cache_bytes) if cache_size > 0 else None
+        self._encode = self._cache or encode
 
     def _encode_one(self, text: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
         enc = self.tokenizer.encode(text)
@@ -71,5 +136,11 @@ class TextStage:
         mask = np.asarray([r[1] for r in rows], dtype=np.int64)
         return TokenBatch(ids, mask, tuple(r[2] for r in rows))
 
-    def cache_info(self):
-        return self._encode.cache_info() if hasattr(self._encode, "cache_info") else None
+    def cache_info(self) -> CacheInfo | None:
+        return self._cache.info() if self._cache is not None else None
+
+
+def _entry_bytes(text: str, value: tuple) -> int:
+    """About what one cache entry holds: the text object, two tuples of token ints (8 bytes a slot; the ints
+    themselves are mostly shared) and the entry's bookkeeping."""
+    return sys.getsizeof(text) + 2 * sys.getsizeof(value[0]) + 200

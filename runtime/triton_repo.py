@@ -22,11 +22,10 @@ missing onnxruntime/tensorrt backend); they were not run in a Triton with those 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from ..atomic import atomic_directory
-from ..bundle import ENGINE, ONNX, TARGET_ORT_CPU, Artifact, Manifest, TensorSpec, read_manifest, verify_file
+from ..bundle import ENGINE, ONNX, TARGET_ORT_CPU, Artifact, Manifest, TensorSpec, read_manifest, read_verified
 from .errors import BundleError
 from .serve import manifest_parameters
 
@@ -122,10 +121,10 @@ def write_triton_repo(bundle_dir: str | Path, out: str | Path, max_batch: int = 
     with atomic_directory(out) as tmp:
         for art in servable:
             name = model_name(art, prefix)
-            source = verify_file(bundle_dir, manifest, art.file)
+            data = read_verified(bundle_dir, manifest, art.file)  # the bytes checked are the bytes written
             version_dir = tmp / name / "1"
             version_dir.mkdir(parents=True)
-            shutil.copyfile(source, version_dir / ("model.plan" if art.kind == ENGINE else "model.onnx"))
+            (version_dir / ("model.plan" if art.kind == ENGINE else "model.onnx")).write_bytes(data)
             (tmp / name / "config.pbtxt").write_text(
                 model_config_text(manifest, art, name, max_batch, max_queue_delay_us, instances), encoding="utf-8")
             written.append((name, art.file))

@@ -6,6 +6,7 @@ from .signature import (
     SIGNATURE_NAME,
     SignatureError,
     SignatureInfo,
+    SignedFiles,
     generate_keypair,
     is_signed,
     key_id,
@@ -13,9 +14,10 @@ from .signature import (
     load_public_key,
     sign_bundle,
     signature_path,
+    signed_files,
     verify_bundle,
 )
 
-__all__ = ["PRIVATE_KEY_NAME", "PUBLIC_KEY_NAME", "SIGNATURE_NAME", "SignatureError", "SignatureInfo",
+__all__ = ["PRIVATE_KEY_NAME", "PUBLIC_KEY_NAME", "SIGNATURE_NAME", "SignatureError", "SignatureInfo", "SignedFiles",
            "generate_keypair", "is_signed", "key_id", "load_private_key", "load_public_key", "sign_bundle",
-           "signature_path", "verify_bundle"]
+           "signature_path", "signed_files", "verify_bundle"]

@@ -345,9 +345,19 @@ def _signed_digests(payload: bytes, path: Path) -> tuple[dict[str, str], list[st
     return digests, ignore_paths
 
 
-def verify_bundle(bundle_dir: str | os.PathLike, public_key: str | os.PathLike | Any) -> SignatureInfo:
-    """Check ``BUNDLE/bundle.sig`` with ``public_key`` (PEM path or key object), then that the bundle holds
-    exactly the signed files with the signed contents. Raises SignatureError (one line) otherwise."""
+@dataclass(frozen=True)
+class SignedFiles:
+    """What a verified signature vouches for: each file's sha256 (bundle-relative names), and by which key."""
+
+    digests: dict[str, str]
+    ignore_paths: tuple[str, ...]
+    key_id: str
+    signature: Path
+
+
+def signed_files(bundle_dir: str | os.PathLike, public_key: str | os.PathLike | Any) -> SignedFiles:
+    """Check ``BUNDLE/bundle.sig`` with ``public_key`` (PEM path or key object) and return the digests it signs.
+    Reads nothing of the bundle but the signature; a loader then checks each file it reads against these."""
     key_source = str(public_key) if isinstance(public_key, (str, os.PathLike)) else "the given key"
     key = load_public_key(public_key) if isinstance(public_key, (str, os.PathLike)) else public_key
     bundle = Path(bundle_dir)
@@ -357,15 +367,23 @@ def verify_bundle(bundle_dir: str | os.PathLike, public_key: str | os.PathLike |
     if not path.is_file():
         raise SignatureError(f"{bundle}: not signed ({SIGNATURE_NAME} is missing); sign it with "
                              f"'edge-clipguard sign {bundle} --key PRIVATE_KEY' or load it without a verify key")
-    signed, ignore_paths = _signed_digests(_signed_payload(path, key, key_source), path)
-    actual = {n: sha256_file(bundle / n) for n in bundle_files(bundle, ignore_paths + [SIGNATURE_NAME])}
-    changed = sorted(n for n in signed if n in actual and actual[n] != signed[n])
-    missing = sorted(set(signed) - set(actual))
-    extra = sorted(set(actual) - set(signed))
+    digests, ignore_paths = _signed_digests(_signed_payload(path, key, key_source), path)
+    return SignedFiles(digests, tuple(ignore_paths), key_id(key), path)
+
+
+def verify_bundle(bundle_dir: str | os.PathLike, public_key: str | os.PathLike | Any) -> SignatureInfo:
+    """Check ``BUNDLE/bundle.sig`` with ``public_key`` (PEM path or key object), then that the bundle holds
+    exactly the signed files with the signed contents. Raises SignatureError (one line) otherwise."""
+    bundle = Path(bundle_dir)
+    signed = signed_files(bundle, public_key)
+    actual = {n: sha256_file(bundle / n) for n in bundle_files(bundle, [*signed.ignore_paths, SIGNATURE_NAME])}
+    changed = sorted(n for n in signed.digests if n in actual and actual[n] != signed.digests[n])
+    missing = sorted(set(signed.digests) - set(actual))
+    extra = sorted(set(actual) - set(signed.digests))
     if changed or missing or extra:
         parts = [f"{label}: {_show(names)}" for label, names in
                  (("changed", changed), ("missing", missing), ("extra", extra)) if names]
         stale = (" (a bundle changed after signing, e.g. by build-engine, must be signed again)"
                  if MANIFEST_NAME in changed else "")
         raise SignatureError(f"{bundle}: does not match its signature ({'; '.join(parts)}){stale}")
-    return SignatureInfo(bundle, path, key_id(key), len(signed))
+    return SignatureInfo(bundle, signed.signature, signed.key_id, len(signed.digests))

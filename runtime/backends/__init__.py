@@ -2,37 +2,39 @@
 
 ``create_runner`` turns a selection ``Choice`` into an activated Runner: ONNX Runtime or OpenVINO for
 ONNX artifacts; TensorRT for engines, trying each candidate engine until one loads (an engine built for
-another GPU or TensorRT version is refused by the TensorRT runner with a BackendError).
+another GPU or TensorRT version is refused by the TensorRT runner with a BackendError). Runners get the
+artifact's bytes as read and checked by ``OpenedBundle.read``, never a path to open again.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ...bundle import Manifest, verify_file
 from ...errors import CudaError
+from ..compile_cache import CompileCache
 from ..errors import BackendError
-from .base import Runner
+from ..opened_bundle import OpenedBundle
+from .base import ModelFile, Runner
 
 
-def create_runner(bundle_dir: str | Path, manifest: Manifest, choice, threads: int | None = None,
-                  device_index: int = 0) -> tuple[Runner, object]:
-    """Verify the artifact's sha256, build and activate its runner; returns (runner, artifact used)."""
+def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, device_index: int = 0,
+                  compile_cache: CompileCache | None = None) -> tuple[Runner, object]:
+    """Read and check the artifact's bytes, build and activate its runner; returns (runner, artifact used).
+    ``compile_cache``: where OpenVINO keeps compiled models across processes (None: compile every start)."""
+    manifest = bundle.manifest
     if choice.backend == "onnxruntime":
         from .onnxruntime_runner import OnnxRuntimeRunner, OrtConfig
 
         artifact = choice.artifact
-        path = verify_file(bundle_dir, manifest, artifact.file)
         config = OrtConfig(device=choice.device, device_index=device_index, intra_op_threads=threads)
-        return OnnxRuntimeRunner(path, manifest.inputs, manifest.outputs, config).activate(), artifact
+        model = ModelFile(artifact.file, bundle.read(artifact.file))
+        return OnnxRuntimeRunner(model, manifest.inputs, manifest.outputs, config).activate(), artifact
     if choice.backend == "openvino":
         from .openvino_runner import OpenVinoConfig, OpenVinoRunner
 
         artifact = choice.artifact
-        path = verify_file(bundle_dir, manifest, artifact.file)
         config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and artifact.precision == "fp32",
-                                normalize=manifest.preprocess)
-        return OpenVinoRunner(path, manifest.inputs, manifest.outputs, config).activate(), artifact
+                                normalize=manifest.preprocess, cache=compile_cache)
+        model = ModelFile(artifact.file, bundle.read(artifact.file))
+        return OpenVinoRunner(model, manifest.inputs, manifest.outputs, config).activate(), artifact
     if choice.backend == "tensorrt":
         try:
             from .tensorrt_runner import TensorRTRunner
@@ -40,9 +42,9 @@ def create_runner(bundle_dir: str | Path, manifest: Manifest, choice, threads: i
             raise BackendError(f"TensorRT backend unavailable ({exc}); pip install 'edge-clipguard[trt]'") from None
         reasons = []
         for artifact in choice.candidates:
-            path = verify_file(bundle_dir, manifest, artifact.file)
+            engine = ModelFile(artifact.file, bundle.read(artifact.file))
             try:
-                runner = TensorRTRunner(path, artifact, manifest.inputs, manifest.outputs, device_index=device_index)
+                runner = TensorRTRunner(engine, artifact, manifest.inputs, manifest.outputs, device_index=device_index)
                 return runner.activate(), artifact
             except (BackendError, CudaError) as exc:
                 reasons.append(str(exc))

@@ -8,13 +8,36 @@ A runner owns one loaded model artifact. ``activate`` allocates (session, engine
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ...bundle import TensorSpec
+from ...bundle import TensorSpec, sha256_bytes
 from ..errors import BackendError, InputError
 
 _DTYPES = {"int64": np.int64, "float32": np.float32, "float16": np.float16, "int32": np.int32, "uint8": np.uint8}
+
+
+@dataclass(frozen=True, repr=False)
+class ModelFile:
+    """What a runner loads: an artifact's bytes (already checked by whoever read them, see ``opened_bundle``)
+    and its file name for messages. Runners never reopen a path, so what runs is what was checked."""
+
+    name: str
+    data: bytes
+
+    @classmethod
+    def read(cls, path: str | Path) -> ModelFile:
+        """A file on disk, read once (tools and tests that hold a plain file rather than a bundle)."""
+        return cls(Path(path).name, Path(path).read_bytes())
+
+    @property
+    def sha256(self) -> str:
+        return sha256_bytes(self.data)
+
+    def __repr__(self) -> str:
+        return f"ModelFile({self.name!r}, {len(self.data)} bytes)"
 
 
 def check_feed(feed: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...bundle import TensorSpec
 from ..errors import BackendError
-from .base import Runner
+from .base import ModelFile, Runner
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
               "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
@@ -97,10 +97,10 @@ class OnnxRuntimeRunner(Runner):
 
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
-                 config: OrtConfig = OrtConfig()):
+    def __init__(self, model: ModelFile | str | Path, inputs: tuple[TensorSpec, ...],
+                 outputs: tuple[TensorSpec, ...], config: OrtConfig = OrtConfig()):
         super().__init__(inputs, outputs)
-        self.path = Path(path)
+        self.model = model if isinstance(model, ModelFile) else ModelFile.read(model)
         self.config = config
         self.session = None
         self.providers: list[str] = []
@@ -134,7 +134,7 @@ class OnnxRuntimeRunner(Runner):
         last = None
         for options in attempts:
             try:
-                session = ort.InferenceSession(str(self.path), self._options(ort),
+                session = ort.InferenceSession(self.model.data, self._options(ort),
                                                providers=[("CUDAExecutionProvider", options), "CPUExecutionProvider"])
             except Exception as exc:  # ORT raises its own Fail/RuntimeException types
                 last = exc
@@ -142,11 +142,12 @@ class OnnxRuntimeRunner(Runner):
                     self.cuda_graph_note = f"CUDA graph off: {str(exc).splitlines()[0][:200]}"
                 continue
             if session.get_providers()[0] != "CUDAExecutionProvider":
-                raise BackendError(f"{self.path.name}: ONNX Runtime could not start the CUDA provider "
+                raise BackendError(f"{self.model.name}: ONNX Runtime could not start the CUDA provider "
                                    f"(got {session.get_providers()}); check the driver/CUDA install")
             self._graphs = "enable_cuda_graph" in options
             return session
-        raise BackendError(f"{self.path.name}: ONNX Runtime cannot load it on CUDA ({str(last).splitlines()[0][:200]})")
+        raise BackendError(f"{self.model.name}: ONNX Runtime cannot load it on CUDA "
+                           f"({str(last).splitlines()[0][:200]})")
 
     def activate_impl(self) -> None:
         ort = _import_ort()
@@ -155,12 +156,12 @@ class OnnxRuntimeRunner(Runner):
             if self.config.device == "cuda":
                 self.session = self._cuda_session(ort)
             else:
-                self.session = ort.InferenceSession(str(self.path), self._options(ort),
+                self.session = ort.InferenceSession(self.model.data, self._options(ort),
                                                     providers=["CPUExecutionProvider"])
         except BackendError:
             raise
         except Exception as exc:
-            raise BackendError(f"{self.path.name}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})") \
+            raise BackendError(f"{self.model.name}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})") \
                 from None
         self.providers = self.session.get_providers()
         self._in_types = {i.name: _ORT_TYPES[i.type] for i in self.session.get_inputs()}

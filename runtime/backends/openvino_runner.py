@@ -11,6 +11,8 @@ where the CPU reports native BF16), so fp32 and int8 results are not silently ro
 
 from __future__ import annotations
 
+import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +20,9 @@ import numpy as np
 
 from ...bundle import Preprocess, TensorSpec
 from ...contract import PIXEL_VALUES
+from ..compile_cache import CompileCache
 from ..errors import BackendError
-from .base import Runner
+from .base import ModelFile, Runner
 from .onnxruntime_runner import default_threads
 
 INSTALL_HINT = "pip install 'edge-clipguard[openvino]'"
@@ -33,6 +36,7 @@ class OpenVinoConfig:
     # converts, normalises and transposes it itself (PrePostProcessor), which OpenVINO fuses into its first
     # layer; numpy's normalise (~0.15 ms per 320 px image) leaves the runtime's overhead.
     normalize: Preprocess | None = None
+    cache: CompileCache | None = None  # compiled models kept across processes (None: compile every start)
 
 
 def import_openvino():
@@ -59,21 +63,23 @@ def has_native_bf16() -> bool:
 class OpenVinoRunner(Runner):
     """Runs one ONNX artifact on OpenVINO's CPU plugin (the Predictor locks around ``infer``).
 
-    Two compiled models, both at activate: batch 1 with every dimension fixed, where OpenVINO picks faster
-    kernels (measured on a 2-core EPYC: int8 13.8 ms static vs 15.4 ms dynamic), and one with a dynamic
-    batch for every other size, so a new batch size (a stream's last, partial batch) never waits for a
-    compile (about 1-3 s for base).
+    Two compiled variants: batch 1 with every dimension fixed, where OpenVINO picks faster kernels (measured
+    on a 2-core EPYC: int8 13.8 ms static vs 15.4 ms dynamic), and one with a dynamic batch for every other
+    size. Each is compiled when first used, not at load, so a single-image app never pays for the batched
+    one; with a ``CompileCache`` a later process imports the compiled blob instead of compiling again.
     """
 
     name = "openvino"
 
-    def __init__(self, path: str | Path, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
+    def __init__(self, model: ModelFile | str | Path, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...],
                  config: OpenVinoConfig = OpenVinoConfig()):
         super().__init__(inputs, outputs)
-        self.path = Path(path)
+        self.model = model if isinstance(model, ModelFile) else ModelFile.read(model)
         self.config = config
         self._core = None
+        self._graph = None  # the ov.Model read from the bytes, only when something must be compiled
         self._requests: dict[str, tuple[object, dict[str, object]]] = {}
+        self.compile_log: list[tuple[str, str, float]] = []  # (variant, "compiled" | "cache", seconds)
         self.precision_note = ""
         if config.normalize is not None:
             self.takes_uint8_pixels = True
@@ -88,25 +94,77 @@ class OpenVinoRunner(Runner):
     def hint(self) -> str:
         return "bf16" if self.config.bf16 else "f32"
 
+    def _settings(self) -> dict[str, object]:
+        return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
+                "INFERENCE_PRECISION_HINT": self.hint}
+
     def activate_impl(self) -> None:
         ov = import_openvino()
         self._core = ov.Core()
         if self.config.bf16 and "BF16" not in self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise BackendError("OpenVINO: this CPU has no native bf16 (no AVX512_BF16/AMX); use precision fp32 or "
                                "int8")
-        try:
-            model = self._core.read_model(str(self.path))
-        except Exception as exc:  # OpenVINO raises RuntimeError/its own types with multi-line text
-            raise BackendError(f"{self.path.name}: OpenVINO cannot read it ({_first_line(exc)})") from None
-        self._requests = {"dynamic": self._compile(self._with_normalize(model.clone())),
-                          "batch1": self._compile(self._with_normalize(self._static(model, 1)))}
+        self._requests, self._graph, self.compile_log = {}, None, []
         self.precision_note = f"OpenVINO CPU, {self.threads} threads, {self.hint} inference" + (
             " (native bf16 on this CPU)" if self.config.bf16 else "")
 
-    def _static(self, model, batch: int):
-        model.reshape({spec.name: [batch if isinstance(d, str) else int(d) for d in spec.shape]
-                       for spec in self._graph_inputs})
-        return model
+    def prepare(self, batch: int = 1) -> None:
+        """Compile (or import from the cache) the variant for ``batch`` now rather than at its first inference."""
+        self._request("batch1" if batch == 1 else "dynamic")
+
+    def _request(self, variant: str) -> tuple[object, dict[str, object]]:
+        if variant not in self._requests:
+            started = time.perf_counter()
+            compiled, source = self._compiled(variant)
+            try:
+                ports = {spec.name: compiled.output(spec.name) for spec in self.outputs}
+            except Exception as exc:
+                raise BackendError(f"{self.model.name}: OpenVINO's compiled model lacks an output "
+                                   f"({_first_line(exc)})") from None
+            self._requests[variant] = (compiled.create_infer_request(), ports)
+            self.compile_log.append((variant, source, time.perf_counter() - started))
+        return self._requests[variant]
+
+    def _compiled(self, variant: str):
+        """(compiled model, "cache" | "compiled"): imported from the cache when a sound entry exists."""
+        cache = self.config.cache
+        key = cache.key(self._cache_facts(variant)) if cache is not None else None
+        if cache is not None:
+            blob = cache.load(key)
+            if blob is not None:
+                try:
+                    return self._core.import_model(blob, "CPU", self._settings()), "cache"
+                except Exception:  # an entry OpenVINO will not take is rebuilt, never an error
+                    cache.forget(key)
+        compiled = self._compile(variant)
+        if cache is not None:
+            try:
+                cache.store(key, compiled.export_model().getvalue())
+            except Exception:  # a plugin that cannot export just is not cached
+                pass
+        return compiled, "compiled"
+
+    def _cache_facts(self, variant: str) -> dict[str, object]:
+        pre = self.config.normalize
+        return {"backend": "openvino", "version": import_openvino().get_version(), "artifact": self.model.sha256,
+                "variant": variant, "settings": self._settings(), "cpu": cpu_identity(self._core),
+                "inputs": [(s.name, s.dtype, list(s.shape)) for s in self._graph_inputs],
+                "normalize": None if pre is None else [list(pre.mean), list(pre.std)]}
+
+    def _compile(self, variant: str):
+        if self._graph is None:
+            try:
+                self._graph = self._core.read_model(self.model.data)
+            except Exception as exc:  # OpenVINO raises RuntimeError/its own types with multi-line text
+                raise BackendError(f"{self.model.name}: OpenVINO cannot read it ({_first_line(exc)})") from None
+        model = self._graph.clone()
+        if variant == "batch1":
+            model.reshape({spec.name: [1 if isinstance(d, str) else int(d) for d in spec.shape]
+                           for spec in self._graph_inputs})
+        try:
+            return self._core.compile_model(self._with_normalize(model), "CPU", self._settings())
+        except Exception as exc:
+            raise BackendError(f"{self.model.name}: OpenVINO cannot compile it ({_first_line(exc)})") from None
 
     def _with_normalize(self, model):
         """uint8 NHWC in; convert to f32, (x - 255 mean) / (255 std), NCHW inside the compiled model."""
@@ -124,26 +182,23 @@ class OpenVinoRunner(Runner):
             [255.0 * s for s in pre.std])
         return ppp.build()
 
-    def _compile(self, model) -> tuple[object, dict[str, object]]:
-        """An infer request and the output ports of ``model`` compiled for this CPU."""
-        try:
-            compiled = self._core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                               "INFERENCE_NUM_THREADS": self.threads,
-                                                               "INFERENCE_PRECISION_HINT": self.hint})
-            ports = {spec.name: compiled.output(spec.name) for spec in self.outputs}
-        except Exception as exc:
-            raise BackendError(f"{self.path.name}: OpenVINO cannot compile it ({_first_line(exc)})") from None
-        return compiled.create_infer_request(), ports
-
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         batch = next(iter(feed.values())).shape[0]
-        request, ports = self._requests["batch1" if batch == 1 else "dynamic"]
+        request, ports = self._request("batch1" if batch == 1 else "dynamic")
         request.infer(feed, share_inputs=True)  # no copy of the pixel batch into OpenVINO tensors
         return {name: np.array(request.get_tensor(port).data) for name, port in ports.items()}
 
     def deactivate_impl(self) -> None:
         self._requests = {}
+        self._graph = None
         self._core = None
+
+
+def cpu_identity(core) -> dict[str, object]:
+    """What a compiled blob is specific to: the CPU's name and OpenVINO's view of its capabilities."""
+    return {"name": core.get_property("CPU", "FULL_DEVICE_NAME"),
+            "capabilities": list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+            "machine": platform.machine()}
 
 
 def uint8_canvas_spec(spec: TensorSpec) -> TensorSpec:

@@ -28,7 +28,7 @@ from ...bundle import Artifact, TensorSpec
 from ...cuda_runtime import INSTALL_HINT, cuda_call, gpu_info, import_cudart
 from ...errors import CudaError
 from ..errors import BackendError, InputError
-from .base import Runner
+from .base import ModelFile, Runner
 
 
 class EngineMismatchError(BackendError):
@@ -118,10 +118,11 @@ class TensorRTRunner(Runner):
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: str | Path, artifact: Artifact, inputs: tuple[TensorSpec, ...],
+    def __init__(self, engine: ModelFile | str | Path, artifact: Artifact, inputs: tuple[TensorSpec, ...],
                  outputs: tuple[TensorSpec, ...], device_index: int = 0, use_cuda_graph: bool = True):
         super().__init__(inputs, outputs)
-        self.engine_path = Path(engine_path)
+        self._engine_source = engine  # checked bytes (a bundle's), or a plan file read once at activate
+        self.engine_path = Path(engine.name if isinstance(engine, ModelFile) else engine)
         self.artifact = artifact
         self.device_index = device_index
         self.use_cuda_graph = use_cuda_graph
@@ -149,14 +150,17 @@ class TensorRTRunner(Runner):
             raise
 
     def _activate(self, trt, cudart) -> None:
-        if not self.engine_path.is_file():
-            raise BackendError(f"{self.engine_path}: engine file not found")
+        plan = self._engine_source
+        if not isinstance(plan, ModelFile):
+            if not self.engine_path.is_file():
+                raise BackendError(f"{self.engine_path}: engine file not found")
+            plan = ModelFile.read(self.engine_path)
         cuda_call(cudart, cudart.cudaSetDevice(self.device_index), f"cudaSetDevice({self.device_index})")
         _, cc = gpu_info(cudart, self.device_index)
         check_engine_compatible(self.artifact.details, trt.__version__, cc, engine=str(self.engine_path))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        self._engine = self._runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+        self._engine = self._runtime.deserialize_cuda_engine(plan.data)
         if self._engine is None:
             raise BackendError(f"{self.engine_path}: TensorRT could not deserialize the engine (corrupt file?)")
         engine = self._engine

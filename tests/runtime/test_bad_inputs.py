@@ -35,6 +35,35 @@ def test_empty_text_is_a_text_error(predictor, image, text):
     assert "empty" in _one_line(exc)
 
 
+@pytest.mark.parametrize(("text", "size"), [("a" * (16 * 1024 + 1), "16,385"),
+                                            (("é" * (8 * 1024 + 1)).encode("utf-8"), "16,386")])
+def test_a_text_above_the_byte_limit_is_refused_before_it_is_tokenized(tiny_bundle, image, text, size):
+    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1) as pred:
+        with pytest.raises(TextError) as exc:
+            pred.predict(text, image)
+        assert pred.text_stage.cache_info().misses == 0
+    assert f"text #0: {size} bytes of UTF-8 is above the 16,384-byte limit" in _one_line(exc)
+
+
+def test_a_text_at_the_byte_limit_is_scored(predictor, image):
+    assert predictor.predict("a " * (8 * 1024), image).text_truncated is True
+
+
+def test_the_text_cache_stays_within_its_byte_budget(tiny_bundle):
+    from tokenizers import Tokenizer
+
+    from edge_clipguard.runtime.text_stage import TextStage
+
+    stage = TextStage(Tokenizer.from_file(str(tiny_bundle / "tokenizer.json")), 16, cache_size=1000,
+                      cache_bytes=20_000)
+    for i in range(200):
+        stage([f"text number {i} " + "word " * (i % 50)])
+    info = stage.cache_info()
+    assert 0 < info.bytes <= 20_000 and info.entries < 200 and info.misses == 200
+    stage(["text number 199 " + "word " * 49])
+    assert stage.cache_info().hits == 1  # the most recent entries stay
+
+
 def test_overlong_text_is_truncated_and_reported(predictor, image):
     assert predictor.predict("a star " * 40, image).text_truncated is True
     assert predictor.predict("a star", image).text_truncated is False

@@ -60,6 +60,24 @@ def test_profile_lean_import_has_no_torch_without_compare(tiny_bundle):
     assert out.stdout.strip() == "False"
 
 
+def test_profile_reports_a_first_and_a_second_fresh_process_start_per_artifact(report):
+    assert [(r.name, r.backend, r.start) for r in report.startup] == [
+        ("model.fp32.onnx", "onnxruntime", "first start"), ("model.fp32.onnx", "onnxruntime", "second start")]
+    for row in report.startup:
+        assert row.seconds > row.load_s > 0 and row.first_predict_s > 0
+        assert row.start_s == pytest.approx(row.seconds - row.load_s - row.first_predict_s)
+    assert report.to_dict()["startup"][0]["start"] == "first start"
+
+
+def test_openvino_second_start_imports_the_compiled_model(tiny_bundle):
+    pytest.importorskip("openvino")
+    req = ProfileRequest(str(tiny_bundle), backend="openvino", device="cpu", iters=2, warmup=0, threads=1,
+                         stream=False)
+    first, second = [row for row in profile_bundle(req).startup if row.precision == "fp32"]
+    assert [entry[:2] for entry in first.compiled] == [["batch1", "compiled"]]
+    assert [entry[:2] for entry in second.compiled] == [["batch1", "cache"]]
+
+
 @pytest.mark.parametrize("text", ["", "0", "1,-2", "a"])
 def test_bad_batch_lists_are_refused(text):
     with pytest.raises(ProfileError):

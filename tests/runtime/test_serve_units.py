@@ -63,6 +63,14 @@ def test_request_items_takes_bytes_and_refuses_str_paths_and_bad_shapes(tmp_path
         S.request_items({S.IMAGE: column(b"x")})
 
 
+def test_request_items_refuses_elements_above_their_size_limits(monkeypatch):
+    with pytest.raises(InputError, match=r"text #1: 16,385 bytes is above the 16,384-byte limit for 'text'"):
+        S.request_items({S.TEXT: column(b"ok", b"x" * (16 * 1024 + 1)), S.IMAGE: column(b"a", b"b")})
+    monkeypatch.setattr(S, "MAX_IMAGE_BYTES", 100)
+    with pytest.raises(InputError, match=r"image #0: 101 bytes is above the 100-byte limit for 'image'"):
+        S.request_items({S.TEXT: column(b"hi"), S.IMAGE: column(b"x" * 101)})
+
+
 def test_batch_infer_equals_the_predictor_and_splits_per_request(predictor, images, pool):
     infer = S.BatchInfer(predictor, pool)
     data = [jpeg(im) for im in images]

@@ -19,13 +19,18 @@ IMAGE = np.random.default_rng(3).integers(0, 256, (40, 64, 3), dtype=np.uint8)
 
 @pytest.fixture()
 def reads(monkeypatch):
-    """Records every manifest read and backend start the Predictor makes."""
+    """Records every manifest parse, bundle file read (by name) and backend start the Predictor makes."""
+    from edge_clipguard.runtime import opened_bundle
+
     calls = []
 
     def spy(label, real):
         return lambda *args, **kwargs: calls.append(label) or real(*args, **kwargs)
 
-    monkeypatch.setattr(predictor_module, "read_manifest", spy("manifest", predictor_module.read_manifest))
+    real_read = opened_bundle.OpenedBundle.read
+    monkeypatch.setattr(opened_bundle, "parse_manifest", spy("manifest", opened_bundle.parse_manifest))
+    monkeypatch.setattr(opened_bundle.OpenedBundle, "read", lambda self, name: calls.append(name)
+                        or real_read(self, name))
     monkeypatch.setattr(predictor_module, "create_runner", spy("runner", predictor_module.create_runner))
     return calls
 
@@ -38,9 +43,17 @@ def test_a_signed_bundle_loads_with_its_key_and_predicts_as_unsigned(signed_bund
     assert signed.to_dict() == unsigned.to_dict()
 
 
-def test_a_changed_bundle_is_refused_before_anything_is_read(signed_bundle, signing_keys, reads):
+def test_a_changed_file_of_a_signed_bundle_is_refused_and_no_backend_starts(signed_bundle, signing_keys, reads):
     (signed_bundle / "tokenizer.json").write_text("{}")
     with pytest.raises(SignatureError, match=r"changed: tokenizer.json"):
+        Predictor.load(signed_bundle, device="cpu", verify_key=signing_keys[1])
+    assert "runner" not in reads
+
+
+def test_a_changed_manifest_is_refused_before_it_is_parsed(signed_bundle, signing_keys, reads):
+    manifest = signed_bundle / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"top_k"', '"top_k" ', 1))
+    with pytest.raises(SignatureError, match=r"changed: manifest.json"):
         Predictor.load(signed_bundle, device="cpu", verify_key=signing_keys[1])
     assert reads == []
 
@@ -51,10 +64,10 @@ def test_an_unsigned_bundle_is_refused_when_a_key_is_asked_for(tiny_bundle, sign
     assert reads == []
 
 
-def test_an_unsigned_bundle_loads_when_no_key_is_asked_for(tiny_bundle, reads):
-    with Predictor.load(tiny_bundle, device="cpu", threads=1) as pred:
-        assert 0.0 <= pred.predict("a red star", IMAGE).score <= 10.0
-    assert reads == ["manifest", "runner"]
+def test_load_reads_only_the_manifest_the_tokenizer_and_the_chosen_artifact(tiny_int8_bundle, reads):
+    with Predictor.load(tiny_int8_bundle.bundle, backend="onnxruntime", device="cpu", precision="fp32", threads=1):
+        pass
+    assert reads == ["manifest", "tokenizer.json", "runner", "model.fp32.onnx"]
 
 
 def test_an_unsigned_bundle_loads_without_the_sign_extra(tiny_bundle, monkeypatch):

@@ -1,0 +1,88 @@
+"""Time to first prediction of a fresh process: what a device app waits for after it starts.
+
+Each measurement spawns a new Python process that imports the runtime, loads the bundle with one artifact,
+backend and precision, and predicts one (text, image) pair. The time runs from just before the spawn to the
+moment the child has its result: interpreter start, imports, reading and checking the bundle's bytes, the
+backend's compile (or its compile-cache import) and the first inference. The child also reports its own
+split (``Predictor.load``, first ``predict``; the rest is interpreter start and imports) and what the backend
+compiled. "first start" runs
+with an empty compile cache (a fresh temporary folder, so the user's cache neither helps nor changes);
+"second start" reuses the cache the first one filled, which is what every later start of an app sees.
+
+Run as ``python -m edge_clipguard.runtime.startup --child JSON`` by ``measure_startup``; not a user command.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from .errors import ProfileError
+
+STARTS = ("first start", "second start")  # with an empty compile cache, then with the one the first filled
+
+
+@dataclass(frozen=True)
+class StartupRow:
+    name: str  # the artifact file
+    backend: str
+    device: str
+    precision: str
+    start: str  # one of STARTS
+    seconds: float  # spawn -> first result, as the parent saw it
+    start_s: float  # interpreter start and imports: seconds - load_s - first_predict_s
+    load_s: float  # Predictor.load (bundle read + checks, backend start, no compile: that is lazy)
+    first_predict_s: float  # the first predict (compile or cache import + inference)
+    compiled: list = field(default_factory=list)  # the runner's compile log: [variant, "compiled"|"cache", s]
+
+
+def measure_startup(bundle: str, backend: str, device: str, artifact: str, precision: str | None,
+                    threads: int | None, label: str, verify_key: str | None = None,
+                    timeout_s: float = 300.0) -> list[StartupRow]:
+    """A first and a second fresh-process start of one artifact (see the module docstring)."""
+    job = {"bundle": str(bundle), "backend": backend, "device": device, "artifact": artifact,
+           "precision": precision, "threads": threads, "verify_key": verify_key}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="clipguard-startup-") as cache:
+        for start in STARTS:
+            started = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "edge_clipguard.runtime.startup", "--child",
+                                   json.dumps({**job, "cache": cache})],
+                                  capture_output=True, text=True, timeout=timeout_s)
+            seconds = time.perf_counter() - started
+            if proc.returncode != 0:
+                lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+                raise ProfileError(f"startup measurement of {artifact} ({backend}) failed: "
+                                   f"{lines[-1] if lines else f'exit {proc.returncode}'}")
+            child = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(StartupRow(artifact, backend, device, label, start, seconds,
+                                   seconds - child["load_s"] - child["first_predict_s"], child["load_s"],
+                                   child["first_predict_s"], child["compiled"]))
+    return rows
+
+
+def _child(job: dict) -> dict:
+    import numpy as np
+
+    from edge_clipguard.runtime import Predictor
+
+    imported = time.perf_counter()
+    with Predictor.load(job["bundle"], backend=job["backend"], device=job["device"], precision=job["precision"],
+                        threads=job["threads"], artifact=job["artifact"], verify_key=job["verify_key"],
+                        compile_cache=job["cache"]) as predictor:
+        loaded = time.perf_counter()
+        image = np.full((480, 640, 3), 127, dtype=np.uint8)
+        predictor.predict("a red star on the table", image)
+        predicted = time.perf_counter()
+        compiled = [list(entry) for entry in getattr(predictor.runner, "compile_log", [])]
+    return {"load_s": loaded - imported, "first_predict_s": predicted - loaded, "compiled": compiled}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--child":
+        sys.exit("usage: python -m edge_clipguard.runtime.startup --child JSON (used by profile)")
+    print(json.dumps(_child(json.loads(sys.argv[2]))))
