@@ -7,7 +7,10 @@ score range), what each artifact is (precision, quantization format, intended ba
 the sha256 of every file, so a loader can refuse a tampered or mismatched bundle.
 
 Schema version history:
-  1 — first release.
+  1 — first release: every graph input fixed but the batch (text padded to ``max_text_length``).
+  2 — the text axis of ``input_ids``/``attention_mask`` is symbolic (``text_length``) and
+      ``preprocess.text_lengths`` lists the lengths the runtime pads a batch to. A version-1 manifest still
+      loads: it reads as ``text_lengths = [max_text_length]``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from .atomic import write_text_atomic
 from .contract import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_METHODS
 from .errors import ClipGuardError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
 BUNDLE_FORMAT = "edge-clipguard-bundle"
@@ -94,6 +98,13 @@ class Preprocess:
     max_text_length: int
     tokenizer_file: str = TOKENIZER_NAME
     resize: str = DEFAULT_RESIZE  # the letterbox's resize method; LEGACY_RESIZE when a manifest lacks it
+    # Text lengths a batch is padded to (ascending, the last is max_text_length): the smallest that holds the
+    # batch's longest text. Not given (a schema-1 manifest, whose text axis is fixed): (max_text_length,).
+    text_lengths: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.text_lengths:
+            object.__setattr__(self, "text_lengths", (self.max_text_length,))
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,16 @@ def _resize_method(pre: dict[str, Any], where: str) -> str:
     return method
 
 
+def _text_lengths(pre: dict[str, Any], where: str) -> tuple[int, ...]:
+    longest = int(pre["max_text_length"])
+    lengths = pre.get("text_lengths", [longest])
+    if (not isinstance(lengths, list) or not lengths or not all(type(n) is int and n > 0 for n in lengths)
+            or list(lengths) != sorted(set(lengths)) or lengths[-1] != longest):
+        raise BundleError(f"{where}: field 'preprocess.text_lengths' is {lengths!r}, expected ascending positive "
+                          f"integers ending with max_text_length {longest}")
+    return tuple(lengths)
+
+
 def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Manifest:
     """Parse and check a manifest dict; raises BundleError naming the bad field."""
     if not isinstance(data, dict):
@@ -197,10 +218,11 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
     if data.get("format", BUNDLE_FORMAT) != BUNDLE_FORMAT:
         raise BundleError(f"{where}: field 'format' is {data.get('format')!r}, expected {BUNDLE_FORMAT!r}")
     version = _require(data, "schema_version", where)
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise BundleError(
-            f"{where}: schema_version {version!r} is not supported by this runtime (expects {SCHEMA_VERSION}); "
-            "re-export the bundle with the matching edge-clipguard version"
+            f"{where}: schema_version {version!r} is not supported by this runtime (reads "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); re-export the bundle with the matching edge-clipguard "
+            "version"
         )
     try:
         pre = dict(_require(data, "preprocess", where))
@@ -223,6 +245,7 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
                 max_text_length=int(pre["max_text_length"]),
                 tokenizer_file=str(pre.get("tokenizer_file", TOKENIZER_NAME)),
                 resize=_resize_method(pre, where),
+                text_lengths=_text_lengths(pre, where),
             ),
             artifacts=tuple(Artifact(**a) for a in _require(data, "artifacts", where)),
             files={str(k): str(v) for k, v in _require(data, "files", where).items()},

@@ -6,8 +6,8 @@ here (no torch import) so the lean runtime can import them too.
 
 from __future__ import annotations
 
-# Graph inputs, in order. input_ids/attention_mask: int64 [batch, max_text_length];
-# pixel_values: float32 [batch, 3, image_size, image_size], letterboxed and normalised.
+# Graph inputs, in order. input_ids/attention_mask: int64 [batch, text_length], text_length at most
+# max_text_length; pixel_values: float32 [batch, 3, image_size, image_size], letterboxed and normalised.
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
 PIXEL_VALUES = "pixel_values"
@@ -21,6 +21,25 @@ BOXES = "boxes"
 CONFIDENCES = "confidences"
 LABELS = "labels"
 OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS)
+
+# The symbolic axes of the exported graph. The text axis is dynamic, so a short query runs at a short length:
+# the runtime pads a batch to the smallest of the manifest's ``text_lengths`` buckets that holds its longest
+# text (padding never changes a result: every attention and pooling over text is masked).
+BATCH_AXIS = "batch"
+TEXT_AXIS = "text_length"
+MIN_TEXT_BUCKET = 8
+
+
+def text_buckets(max_text_length: int) -> tuple[int, ...]:
+    """Powers of two from MIN_TEXT_BUCKET up to, and always ending with, ``max_text_length`` (64: 8, 16, 32, 64).
+    Few lengths keep the number of shapes a backend compiles (OpenVINO) or captures (CUDA graphs) small."""
+    buckets = []
+    length = MIN_TEXT_BUCKET
+    while length < max_text_length:
+        buckets.append(length)
+        length *= 2
+    return (*buckets, max_text_length)
+
 
 SCORE_MIN = 0.0
 SCORE_MAX = 10.0

@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import __version__
 from ..atomic import atomic_directory
 from ..bundle import ENGINE, FP16_ONNX, FP32_ONNX, ONNX, TARGET_ANY, TOKENIZER_NAME, Artifact, write_manifest
+from ..contract import text_buckets
 from ..signing import SIGNATURE_NAME, load_private_key, sign_bundle
 from .engine_step import build_engines_for_bundle
 from .fp16 import write_fp16
@@ -122,7 +123,8 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
             rows.extend(int8_rows)
             notes.extend(int8_notes)
         if req.engine != "never":
-            eng_arts, eng_rows, eng_notes = build_engines_for_bundle(bundle, artifacts, req, log)
+            eng_arts, eng_rows, eng_notes = build_engines_for_bundle(bundle, artifacts, req,
+                                                                     text_buckets(cfg.text.max_length), log)
             artifacts.extend(eng_arts)
             rows.extend(eng_rows)
             notes.extend(eng_notes)

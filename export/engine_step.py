@@ -38,7 +38,14 @@ from ..bundle import (
     write_manifest,
 )
 from ..signing import is_signed, load_private_key, sign_bundle, signature_path, verify_bundle
-from .tensorrt_build import EngineBuildConfig, EngineBuildError, build_engine, tensorrt_available, trtexec_command
+from .tensorrt_build import (
+    EngineBuildConfig,
+    EngineBuildError,
+    build_engine,
+    tensorrt_available,
+    text_profile,
+    trtexec_command,
+)
 from .types import ArtifactReport, BatchProfile, ExportRequest
 
 Log = Callable[[str], None]
@@ -91,13 +98,20 @@ def select_sources(artifacts: Sequence[Artifact], precisions: Sequence[str] | No
 
 
 def _build_config(batch: BatchProfile, workspace_gib: float, source: EngineSource,
-                  timing_cache: str | Path | None, device_index: int) -> EngineBuildConfig:
+                  timing_cache: str | Path | None, device_index: int,
+                  text_lengths: Sequence[int]) -> EngineBuildConfig:
     if workspace_gib <= 0:
         raise EngineBuildError(f"--workspace: expected a positive number of GiB, got {workspace_gib}")
     return EngineBuildConfig(min_batch=batch.min, opt_batch=batch.opt, max_batch=batch.max,
                              workspace_bytes=int(workspace_gib * (1 << 30)),
                              timing_cache=Path(timing_cache) if timing_cache else None,
-                             fp16_flag=source.fp16_flag, precision=source.precision, device_index=device_index)
+                             fp16_flag=source.fp16_flag, precision=source.precision, device_index=device_index,
+                             text_length=_text_range(text_lengths))
+
+
+def _text_range(text_lengths: Sequence[int]) -> tuple[int, int, int] | None:
+    """The text axis's profile; None for a graph whose text axis is fixed (a single length)."""
+    return text_profile(text_lengths) if len(text_lengths) > 1 else None
 
 
 def _build_one(onnx_path: Path, plan_path: Path, inputs: Sequence[TensorSpec],
@@ -132,20 +146,22 @@ def onnx_input_specs(onnx_path: str | Path) -> tuple[TensorSpec, ...]:
 
 
 def build_on_target_hint(out: str | Path, onnx_file: str, inputs: Sequence[TensorSpec], batch: BatchProfile,
-                         workspace_gib: float) -> str:
+                         workspace_gib: float, text_lengths: Sequence[int] = ()) -> str:
     """The two ways to build the engine later on the target GPU, as one line."""
     out = Path(out)
     ours = (f"edge-clipguard build-engine {out} --batch {batch.min}:{batch.opt}:{batch.max} "
             f"--workspace {workspace_gib:g}")
     plan = out / engine_file_name("int8" if onnx_file == INT8_ONNX else "fp32")
     theirs = trtexec_command(out / onnx_file, plan, inputs, (batch.min, batch.opt, batch.max),
-                             int(workspace_gib * (1 << 30)))
+                             int(workspace_gib * (1 << 30)), text=_text_range(text_lengths))
     return f"on the target GPU run: {ours}   (or: {theirs})"
 
 
 def build_engines_for_bundle(bundle_dir: str | Path, artifacts: list[Artifact], req: ExportRequest,
-                             log: Log = print) -> tuple[list[Artifact], list[ArtifactReport], list[str]]:
-    """Export's engine step: (new artifacts, summary rows, notes). ``bundle_dir`` is the bundle being written."""
+                             text_lengths: Sequence[int], log: Log = print
+                             ) -> tuple[list[Artifact], list[ArtifactReport], list[str]]:
+    """Export's engine step: (new artifacts, summary rows, notes). ``bundle_dir`` is the bundle being written;
+    ``text_lengths`` the manifest's padding lengths (the text axis's profile)."""
     if req.engine == "never":
         return [], [], []
     bundle = Path(bundle_dir)
@@ -157,14 +173,14 @@ def build_engines_for_bundle(bundle_dir: str | Path, artifacts: list[Artifact], 
         names = {a.file for a in artifacts}
         onnx_file = INT8_ONNX if INT8_ONNX in names else FP32_ONNX
         hint = build_on_target_hint(req.out, onnx_file, onnx_input_specs(bundle / onnx_file), req.batch,
-                                    req.workspace_gib)
+                                    req.workspace_gib, text_lengths)
         return [], [], [f"TensorRT engine not built ({reason}); {hint}"]
     try:
         sources = select_sources(artifacts, None, fp16_flag_available=False)
         inputs = onnx_input_specs(bundle / sources[0].onnx.file)
         new_artifacts, rows = [], []
         for source in sources:
-            config = _build_config(req.batch, req.workspace_gib, source, None, 0)
+            config = _build_config(req.batch, req.workspace_gib, source, None, 0, text_lengths)
             art, row = _build_one(bundle / source.onnx.file, bundle / source.engine_file, inputs, source,
                                   config, log)
             new_artifacts.append(art)
@@ -250,7 +266,8 @@ def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_
         for source in sources:
             final = bundle / source.engine_file
             temp = bundle / f".{source.engine_file}.building"
-            config = _build_config(batch, workspace_gib, source, timing_cache, device_index)
+            config = _build_config(batch, workspace_gib, source, timing_cache, device_index,
+                                   manifest.preprocess.text_lengths)
             art, row = _build_one(onnx_paths[source.onnx.file], temp, manifest.inputs, source, config, log)
             staged.append((temp, final))
             new_artifacts.append(art)

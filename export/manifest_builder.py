@@ -19,17 +19,18 @@ from ..contract import (
     SCORE,
     SCORE_MAX,
     SCORE_MIN,
+    TEXT_AXIS,
+    text_buckets,
 )
-
-BATCH = "batch"
+from ..contract import BATCH_AXIS as BATCH
 
 
 def graph_specs(cfg: ModelConfig) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """Input and output tensor specs of the exported graph for ``cfg`` (batch is symbolic)."""
-    length, size, k = cfg.text.max_length, cfg.image_size, cfg.heads.top_k
+    """Input and output tensor specs of the exported graph for ``cfg`` (batch and text length are symbolic)."""
+    size, k = cfg.image_size, cfg.heads.top_k
     inputs = (
-        TensorSpec(INPUT_IDS, "int64", (BATCH, length)),
-        TensorSpec(ATTENTION_MASK, "int64", (BATCH, length)),
+        TensorSpec(INPUT_IDS, "int64", (BATCH, TEXT_AXIS)),
+        TensorSpec(ATTENTION_MASK, "int64", (BATCH, TEXT_AXIS)),
         TensorSpec(PIXEL_VALUES, "float32", (BATCH, 3, size, size)),
     )
     outputs = (
@@ -63,6 +64,7 @@ def build_manifest(cfg: ModelConfig, bundle_dir: str | Path, artifacts: list[Art
             letterbox_fill=tuple(LETTERBOX_FILL),
             max_text_length=cfg.text.max_length,
             resize=cfg.resize,
+            text_lengths=text_buckets(cfg.text.max_length),
         ),
         artifacts=tuple(artifacts),
         files={name: sha256_file(bundle_dir / name) for name in names},

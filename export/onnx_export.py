@@ -1,7 +1,8 @@
 """PyTorch -> ONNX for the decoded ClipGuard graph, and its check against PyTorch with ONNX Runtime.
 
-Batch is the only dynamic axis (text length and image size are fixed by the config) so the
-graph has static shapes everywhere else, which TensorRT and CUDA graphs want.
+Batch and text length are the dynamic axes (a short query runs short; the image size is fixed by the
+config), so the graph has static shapes everywhere else, which TensorRT and CUDA graphs want. The text axis
+is validated at the full length and at a short one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_path
-from ..contract import INPUT_NAMES, OUTPUT_NAMES
+from ..contract import ATTENTION_MASK, BATCH_AXIS, INPUT_IDS, INPUT_NAMES, OUTPUT_NAMES, TEXT_AXIS
 from ..errors import ExportValidationError
 from ..model.clipguard import ClipGuardFusion, DecodedClipGuard, example_inputs
 from .detections import DENSE_KEYS, OutputError, compare_outputs, merge_worst
@@ -37,7 +38,9 @@ def export_onnx(model: ClipGuardFusion, path: str | Path, opset: int = DEFAULT_O
     """Write the decoded graph (inputs/outputs named per ``contract``) to one self-contained .onnx file."""
     wrapper = DecodedClipGuard(model).eval()
     inputs = example_inputs(model.cfg, batch=2)
-    dynamic_axes = {name: {0: "batch"} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
+    dynamic_axes = {name: {0: BATCH_AXIS} for name in (*INPUT_NAMES, *OUTPUT_NAMES)}
+    for name in (INPUT_IDS, ATTENTION_MASK):
+        dynamic_axes[name][1] = TEXT_AXIS
     with atomic_path(path) as tmp, _mha_fastpath_disabled(), torch.no_grad(), warnings.catch_warnings():
         # The tracer's warnings (TorchScript exporter deprecation, data-dependent Python ifs in
         # transformers' masking, advanced indexing) were reviewed: the graph is validated below.
@@ -48,10 +51,12 @@ def export_onnx(model: ClipGuardFusion, path: str | Path, opset: int = DEFAULT_O
 
 
 def random_feeds(cfg, batch_sizes: tuple[int, ...], seed: int) -> list[dict[str, np.ndarray]]:
-    """Fresh random graph inputs, one feed per batch size (the batch axis is dynamic)."""
+    """Fresh random graph inputs, one feed per batch size (the batch axis is dynamic); the text axis alternates
+    between the config's max_length and a short length (it is dynamic too)."""
     feeds = []
     for i, batch in enumerate(batch_sizes):
-        ids, mask, pixels = example_inputs(cfg, batch=batch, seed=seed + i)
+        length = cfg.text.max_length if i % 2 == 0 else min(cfg.text.max_length, 8)
+        ids, mask, pixels = example_inputs(cfg, batch=batch, seed=seed + i, length=length)
         feeds.append(dict(zip(INPUT_NAMES, (ids.numpy(), mask.numpy(), pixels.numpy()))))
     return feeds
 

@@ -5,8 +5,9 @@ Why it is built this way:
   fp16-typed graph). TensorRT 11 only has strongly typed networks and dropped the precision builder
   flags; TensorRT 10 still offers the FP16 flag, used only as an explicit fallback (``fp16_flag``) on a
   weakly typed network when a bundle has no fp16 ONNX.
-- One optimization profile over the batch axis; every other dimension is fixed by the manifest, so the
-  engine has no data-dependent shapes and the runtime can use CUDA graphs.
+- One optimization profile over the batch and text-length axes; every other dimension is fixed by the
+  manifest, so the engine has no data-dependent shapes, and the runtime pads text to a few lengths, so CUDA
+  graphs are captured for a few shapes only.
 - The timing cache file is reused across builds (one per TensorRT version and GPU architecture) and
   written back atomically, so rebuilding the int8 and fp16 engines, or rebuilding later, is faster.
 - The plan is written as-is (no custom header): trtexec ``--loadEngine`` and Triton read it directly;
@@ -25,6 +26,7 @@ from typing import Any
 
 from ..atomic import atomic_path
 from ..bundle import TensorSpec
+from ..contract import BATCH_AXIS, TEXT_AXIS
 from ..cuda_runtime import cuda_call, gpu_info, import_cudart
 from ..errors import ClipGuardError, CudaError
 from ..paths import cache_dir
@@ -57,8 +59,11 @@ class EngineBuildConfig:
     fp16_flag: bool = False
     precision: str = "fp32"
     device_index: int = 0
+    text_length: tuple[int, int, int] | None = None  # min/opt/max of the text axis (None: a fixed-length graph)
 
     def __post_init__(self) -> None:
+        if self.text_length is not None and not 1 <= self.text_length[0] <= self.text_length[1] <= self.text_length[2]:
+            raise EngineBuildError(f"text length profile must satisfy 1 <= min <= opt <= max, got {self.text_length}")
         if not 1 <= self.min_batch <= self.opt_batch <= self.max_batch:
             raise EngineBuildError(f"batch profile must satisfy 1 <= min <= opt <= max, got "
                                    f"{self.min_batch}:{self.opt_batch}:{self.max_batch}")
@@ -125,20 +130,31 @@ def tensorrt_available(device_index: int = 0) -> tuple[bool, str]:
 
 
 # -- pure helpers -----------------------------------------------------------------------------------------
-def profile_shapes(inputs: Sequence[TensorSpec], min_batch: int, opt_batch: int, max_batch: int
+def text_profile(text_lengths: Sequence[int]) -> tuple[int, int, int]:
+    """(min, opt, max) of the text axis for the manifest's padding lengths: the runtime pads every batch to one
+    of them, so the range is smallest..largest, and the builder tunes for the second smallest (short queries
+    are the common case; 16 for base's 8/16/32/64)."""
+    lengths = sorted(text_lengths)
+    return lengths[0], lengths[min(1, len(lengths) - 1)], lengths[-1]
+
+
+def profile_shapes(inputs: Sequence[TensorSpec], min_batch: int, opt_batch: int, max_batch: int,
+                   text: tuple[int, int, int] | None = None
                    ) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """name -> (min, opt, max) shape: the symbolic batch axis takes the profile values, the rest stay fixed."""
+    """name -> (min, opt, max) shape: the batch axis takes the batch profile, the text axis ``text``; the rest
+    stay fixed."""
+    ranges = {BATCH_AXIS: (min_batch, opt_batch, max_batch)}
+    if text is not None:
+        ranges[TEXT_AXIS] = text
     out = {}
     for spec in inputs:
-        symbolic = [d for d in spec.shape if isinstance(d, str)]
-        if len(symbolic) > 1 or (symbolic and not isinstance(spec.shape[0], str)):
-            raise EngineBuildError(f"input {spec.name!r} has shape {spec.shape}: only a leading batch axis may be "
-                                   "symbolic for a TensorRT profile")
-
-        def at(batch: int, spec: TensorSpec = spec) -> tuple[int, ...]:
-            return tuple(batch if isinstance(d, str) else int(d) for d in spec.shape)
-
-        out[spec.name] = (at(min_batch), at(opt_batch), at(max_batch))
+        unknown = [d for d in spec.shape if isinstance(d, str) and d not in ranges]
+        if unknown or (spec.shape and spec.shape[0] != BATCH_AXIS):
+            known = " and ".join(f"{name!r}" for name in ranges)
+            raise EngineBuildError(f"input {spec.name!r} has shape {spec.shape}: only a leading batch axis and "
+                                   f"the axes with a profile ({known}) may be symbolic for a TensorRT profile")
+        out[spec.name] = tuple(tuple(ranges[d][which] if isinstance(d, str) else int(d) for d in spec.shape)
+                               for which in range(3))
     return out
 
 
@@ -148,13 +164,13 @@ def _shape_arg(shapes: dict[str, tuple], which: int) -> str:
 
 def trtexec_command(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[TensorSpec],
                     batch: tuple[int, int, int], workspace_bytes: int,
-                    timing_cache: str | Path | None = "timing.cache") -> str:
+                    timing_cache: str | Path | None = "timing.cache", text: tuple[int, int, int] | None = None) -> str:
     """The trtexec command line that builds the same engine as ``build_engine`` (strongly typed, one profile).
 
     --memPoolSize takes MiB by default and accepts an M suffix; --skipInference makes trtexec stop after
     saving the engine.
     """
-    shapes = profile_shapes(inputs, *batch)
+    shapes = profile_shapes(inputs, *batch, text=text)
     mib = max(1, int(workspace_bytes) >> 20)
     parts = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan_path}", "--stronglyTyped",
              f"--minShapes={_shape_arg(shapes, 0)}", f"--optShapes={_shape_arg(shapes, 1)}",
@@ -248,7 +264,7 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
     if config.fp16_flag and getattr(trt.BuilderFlag, "FP16", None) is None:
         raise EngineBuildError(f"TensorRT {trt.__version__} has no FP16 builder flag (strongly typed only): "
                                "export an fp16-typed ONNX with 'edge-clipguard export --fp16'")
-    shapes = profile_shapes(inputs, config.min_batch, config.opt_batch, config.max_batch)
+    shapes = profile_shapes(inputs, config.min_batch, config.opt_batch, config.max_batch, config.text_length)
     started = time.perf_counter()
     logger = _make_logger(trt, log)
     builder = trt.Builder(logger)
@@ -289,4 +305,6 @@ def build_engine(onnx_path: str | Path, plan_path: str | Path, inputs: Sequence[
                       precision=config.precision, build_seconds=seconds,
                       profile={"min": config.min_batch, "opt": config.opt_batch, "max": config.max_batch},
                       strongly_typed=strongly_typed, workspace_bytes=int(config.workspace_bytes),
-                      timing_cache=str(cache_path))
+                      timing_cache=str(cache_path),
+                      extra={} if config.text_length is None else {
+                          "text_length": dict(zip(("min", "opt", "max"), config.text_length))})

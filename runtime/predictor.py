@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import Artifact, Manifest
-from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
+from ..contract import ATTENTION_MASK, BATCH_AXIS, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
 from ..image_io import DEFAULT_MAX_PIXELS, RgbPixels, load_pixels
 from .backends import create_runner
@@ -114,8 +114,9 @@ class Predictor:
         except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON; also UnicodeDecodeError
             raise TextError(f"{bundle.directory / tokenizer_file}: not a readable tokenizer "
                             f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
-        text_stage = TextStage(tokenizer, manifest.preprocess.max_text_length, config.text_cache_size,
-                               config.text_cache_bytes)
+        pre = manifest.preprocess
+        text_stage = TextStage(tokenizer, pre.max_text_length, config.text_cache_size, config.text_cache_bytes,
+                               pre.text_lengths)
         cache = CompileCache.from_setting(config.compile_cache)
         runner, artifact = create_runner(bundle, choice, config.threads, config.device_index, cache)
         return cls(bundle.directory, manifest, artifact, choice.backend, choice.device, runner, text_stage, config,
@@ -165,13 +166,17 @@ class Predictor:
                               self.manifest.score_range, self.config.min_confidence, self.config.nms_iou)
 
     def prepare(self, batch_sizes: Iterable[int] = (1,)) -> None:
-        """Compile (or import from the compile cache) what inference at these batch sizes needs now, not at
-        the first request (backends that compile per shape, OpenVINO, do it lazily)."""
+        """Compile (or import from the compile cache) what inference at these batch sizes, at every padded text
+        length, needs now rather than at the first request (backends that compile per shape, OpenVINO, do it
+        lazily)."""
         prepare = getattr(self.runner, "prepare", None)
-        if prepare is not None:
-            with self._lock:
-                for batch in batch_sizes:
-                    prepare(batch)
+        if prepare is None:
+            return
+        text_axis = {d for spec in self.runner.inputs for d in spec.shape if isinstance(d, str)} - {BATCH_AXIS}
+        with self._lock:
+            for batch in batch_sizes:
+                for length in self.text_stage.lengths:
+                    prepare({BATCH_AXIS: batch, **{axis: length for axis in text_axis}})
 
     # ---- public API ---------------------------------------------------------------------------
     def predict_batch(self, texts: list[object], images: list[object]) -> list[Result]:

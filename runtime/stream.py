@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ClipGuardError
 from .image_stage import ImageBatch
 from .results import Result
-from .text_stage import TokenBatch
+from .text_stage import TokenBatch, stack_tokens
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,7 @@ class PreparedRow:
 
 def stack_rows(parts: list[PreparedRow]) -> tuple[TokenBatch, ImageBatch]:
     """Prepared rows -> one TokenBatch and one ImageBatch, in order (the serve module batches with it too)."""
-    tokens = TokenBatch(np.concatenate([p.tokens.input_ids for p in parts]),
-                        np.concatenate([p.tokens.attention_mask for p in parts]),
-                        tuple(t for p in parts for t in p.tokens.truncated))
+    tokens = stack_tokens([p.tokens for p in parts])
     pixels = ImageBatch(np.concatenate([p.pixels.pixel_values for p in parts]),
                         tuple(b for p in parts for b in p.pixels.letterboxes))
     return tokens, pixels

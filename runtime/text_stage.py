@@ -1,8 +1,10 @@
-"""Stage 1: text -> fixed-length token ids and mask, with a small per-text LRU cache.
+"""Stage 1: text -> token ids and mask, padded to one of a few lengths, with a small per-text LRU cache.
 
 Apps often score the same prompt ("a red star ...") against many images, so encodings are cached
-per text. The tokenizer comes from the bundle's ``tokenizer.json``; padding and truncation are forced
-to the manifest's ``max_text_length`` so the feed always matches the graph's fixed shape.
+per text. The tokenizer comes from the bundle's ``tokenizer.json``; truncation is forced to the
+manifest's ``max_text_length``, and a batch is padded to the smallest of the manifest's ``text_lengths``
+that holds its longest text (8/16/32/64 for base): a 6-token query runs the graph at 8 tokens, not 64.
+Padding never changes a result (the graph masks it); a schema-1 bundle has one length, its fixed one.
 
 Texts are bounded: one above ``MAX_TEXT_BYTES`` of UTF-8 is refused before it is tokenized or cached (the
 model reads at most ``max_text_length`` tokens, 64 for base, a few hundred bytes; a megabyte of text would
@@ -99,48 +101,80 @@ class BoundedLru:
             return CacheInfo(self._hits, self._misses, len(self._items), self._bytes)
 
 
-def configure_tokenizer(tokenizer, max_length: int):
-    """Force truncation and padding to exactly ``max_length`` tokens (returns the same tokenizer)."""
+def configure_tokenizer(tokenizer, max_length: int) -> tuple[object, int]:
+    """(the same tokenizer truncating at ``max_length`` and no longer padding, the padding token's id): the
+    stage pads each batch itself, to the length it needs."""
     truncation = tokenizer.truncation
     if truncation is None or truncation.get("max_length") != max_length:
         tokenizer.enable_truncation(max_length=max_length)
     padding = tokenizer.padding
-    if padding is None or padding.get("length") != max_length:
-        pad_token = padding["pad_token"] if padding else PAD_TOKEN
-        pad_id = tokenizer.token_to_id(pad_token)
-        if pad_id is None:
-            raise TextError(f"tokenizer has no padding token {pad_token!r}")
-        tokenizer.enable_padding(length=max_length, pad_id=pad_id, pad_token=pad_token)
-    return tokenizer
+    pad_token = padding["pad_token"] if padding else PAD_TOKEN
+    pad_id = tokenizer.token_to_id(pad_token)
+    if pad_id is None:
+        raise TextError(f"tokenizer has no padding token {pad_token!r}")
+    tokenizer.no_padding()
+    return tokenizer, pad_id
+
+
+def padded_length(longest: int, lengths: tuple[int, ...]) -> int:
+    """The smallest of ``lengths`` (ascending) that holds ``longest`` tokens."""
+    for length in lengths:
+        if length >= longest:
+            return length
+    return lengths[-1]  # truncation keeps every text within the last (max_text_length)
+
+
+def pad_batch(rows: list[tuple[tuple[int, ...], bool]], lengths: tuple[int, ...], pad_id: int) -> TokenBatch:
+    """(ids, truncated) rows -> one TokenBatch padded to ``padded_length`` of its longest row."""
+    width = padded_length(max(len(ids) for ids, _ in rows), lengths)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, (row, _) in enumerate(rows):
+        ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    return TokenBatch(ids, mask, tuple(truncated for _, truncated in rows))
+
+
+def stack_tokens(parts: list[TokenBatch], pad_id: int = 0) -> TokenBatch:
+    """Token batches (each already at one of the lengths) -> one batch at the widest of them; padding
+    columns get ``pad_id`` and mask 0, so every row means what it meant alone."""
+    width = max(p.input_ids.shape[1] for p in parts)
+
+    def widen(array: np.ndarray, fill: int) -> np.ndarray:
+        extra = width - array.shape[1]
+        return array if not extra else np.pad(array, ((0, 0), (0, extra)), constant_values=fill)
+
+    return TokenBatch(np.concatenate([widen(p.input_ids, pad_id) for p in parts]),
+                      np.concatenate([widen(p.attention_mask, 0) for p in parts]),
+                      tuple(t for p in parts for t in p.truncated))
 
 
 class TextStage:
     """Encode texts into a TokenBatch. Thread-safe (the cache locks its own bookkeeping)."""
 
-    def __init__(self, tokenizer, max_length: int, cache_size: int = 256, cache_bytes: int = TEXT_CACHE_BYTES):
-        self.tokenizer = configure_tokenizer(tokenizer, max_length)
+    def __init__(self, tokenizer, max_length: int, cache_size: int = 256, cache_bytes: int = TEXT_CACHE_BYTES,
+                 lengths: tuple[int, ...] = ()):
+        self.tokenizer, self.pad_id = configure_tokenizer(tokenizer, max_length)
         self.max_length = max_length
+        self.lengths = tuple(lengths) or (max_length,)
         encode = self._encode_one
         self._cache = BoundedLru(encode, _entry_bytes, cache_size, cache_bytes) if cache_size > 0 else None
         self._encode = self._cache or encode
 
-    def _encode_one(self, text: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    def _encode_one(self, text: str) -> tuple[tuple[int, ...], bool]:
         enc = self.tokenizer.encode(text)
-        return tuple(enc.ids), tuple(enc.attention_mask), bool(enc.overflowing)
+        return tuple(enc.ids), bool(enc.overflowing)
 
     def __call__(self, texts: list[object]) -> TokenBatch:
         if not texts:
             raise TextError("no texts given")
-        rows = [self._encode(coerce_text(t, i)) for i, t in enumerate(texts)]
-        ids = np.asarray([r[0] for r in rows], dtype=np.int64)
-        mask = np.asarray([r[1] for r in rows], dtype=np.int64)
-        return TokenBatch(ids, mask, tuple(r[2] for r in rows))
+        return pad_batch([self._encode(coerce_text(t, i)) for i, t in enumerate(texts)], self.lengths, self.pad_id)
 
     def cache_info(self) -> CacheInfo | None:
         return self._cache.info() if self._cache is not None else None
 
 
 def _entry_bytes(text: str, value: tuple) -> int:
-    """About what one cache entry holds: the text object, two tuples of token ints (8 bytes a slot; the ints
+    """About what one cache entry holds: the text object, a tuple of token ints (8 bytes a slot; the ints
     themselves are mostly shared) and the entry's bookkeeping."""
-    return sys.getsizeof(text) + 2 * sys.getsizeof(value[0]) + 200
+    return sys.getsizeof(text) + sys.getsizeof(value[0]) + 200

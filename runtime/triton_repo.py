@@ -11,8 +11,9 @@ Each config carries the bundle's tensor names, dtypes and dims (the batch dimens
 ``max_batch_size``; a plan's is capped at its optimisation profile's maximum), dynamic batching, and the
 class names, score range, top_k and preprocessing constants in ``parameters``. The graphs are the bare
 model: tokenizing and letterboxing are NOT inside, so a client sends ``input_ids``/``attention_mask``
-(int64 [batch, max_text_length], from the bundle's tokenizer.json) and ``pixel_values`` (float32
-[batch, 3, S, S], letterboxed and normalised with the manifest's constants) and maps ``boxes`` back from
+(int64 [batch, text_length], any length up to max_text_length, dims -1 in the config; from the bundle's
+tokenizer.json) and ``pixel_values`` (float32 [batch, 3, S, S], letterboxed and normalised with the
+manifest's constants) and maps ``boxes`` back from
 letterboxed pixels itself (``edge_clipguard.preprocess.boxes_to_original``); confidences are not filtered
 and no NMS runs. ``serve`` does all of that for you. The configs are checked by parsing them as Triton's
 ModelConfig protobuf and by Triton's own config validation (PyTriton's tritonserver, which stops at the
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from ..atomic import atomic_directory
 from ..bundle import ENGINE, ONNX, TARGET_ORT_CPU, Artifact, Manifest, TensorSpec, read_manifest, read_verified
+from ..contract import TEXT_AXIS
 from .errors import BundleError
 from .serve import manifest_parameters
 
@@ -42,12 +44,13 @@ def model_name(artifact: Artifact, prefix: str = MODEL_PREFIX) -> str:
 
 
 def _dims(spec: TensorSpec) -> list[int]:
-    """Dims after the batch dimension; all must be fixed."""
+    """Dims after the batch dimension: fixed sizes, and -1 (Triton's variable size) for the text axis."""
     if not spec.shape or isinstance(spec.shape[0], int):
         raise BundleError(f"tensor {spec.name!r} has shape {list(spec.shape)}; expected a symbolic batch first")
-    rest = list(spec.shape[1:])
-    if not all(isinstance(d, int) and d > 0 for d in rest):
-        raise BundleError(f"tensor {spec.name!r} has shape {list(spec.shape)}; only the batch may be symbolic")
+    rest = [-1 if d == TEXT_AXIS else d for d in spec.shape[1:]]
+    if not all(isinstance(d, int) and (d > 0 or d == -1) for d in rest):
+        raise BundleError(f"tensor {spec.name!r} has shape {list(spec.shape)}; only the batch and text axes may "
+                          "be symbolic")
     return rest
 
 

@@ -130,12 +130,14 @@ def build_model(cfg: ModelConfig, pretrained: bool = True) -> ClipGuardFusion:
     return model
 
 
-def example_inputs(cfg: ModelConfig, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Random inputs of the model's shapes: ids in-vocab, masks with some padding, pixels ~N(0,1)."""
+def example_inputs(cfg: ModelConfig, batch: int = 2, seed: int = 0,
+                   length: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the model's shapes: ids in-vocab, masks with some padding, pixels ~N(0,1); the text axis
+    is ``length`` long (default: the config's max_length; the exported graph takes any length up to it)."""
     g = torch.Generator().manual_seed(seed)
-    length = cfg.text.max_length
+    length = length or cfg.text.max_length
     ids = torch.randint(1000, 29000, (batch, length), generator=g)
-    lengths = torch.randint(3, length + 1, (batch,), generator=g)
+    lengths = torch.randint(min(3, length), length + 1, (batch,), generator=g)
     mask = (torch.arange(length)[None, :] < lengths[:, None]).to(torch.int64)
     ids = ids * mask
     ids[:, 0] = 101  # [CLS]

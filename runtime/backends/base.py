@@ -40,12 +40,13 @@ class ModelFile:
         return f"ModelFile({self.name!r}, {len(self.data)} bytes)"
 
 
-def check_feed(feed: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> int:
-    """Validate ``feed`` against ``specs`` (symbolic dims must agree with each other); return the batch size."""
+def feed_dims(feed: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> dict[str, int]:
+    """Validate ``feed`` against ``specs`` and return the size of each symbolic axis (e.g. batch, text_length);
+    an axis named in several inputs must have one size in all of them."""
     names = [s.name for s in specs]
     if sorted(feed) != sorted(names):
         raise InputError(f"feed has inputs {sorted(feed)}, the graph expects {names}")
-    batch = None
+    dims: dict[str, int] = {}
     for spec in specs:
         array = feed[spec.name]
         if array.dtype != _DTYPES[spec.dtype]:
@@ -54,14 +55,19 @@ def check_feed(feed: dict[str, np.ndarray], specs: tuple[TensorSpec, ...]) -> in
             raise InputError(f"input {spec.name!r}: shape {array.shape}, expected {spec.shape}")
         for got, want in zip(array.shape, spec.shape):
             if isinstance(want, str):
-                batch = got if batch is None else batch
-                if got != batch:
-                    raise InputError(f"input {spec.name!r}: batch {got} differs from the other inputs' {batch}")
+                seen = dims.setdefault(want, int(got))
+                if got != seen:
+                    raise InputError(f"input {spec.name!r}: {want} {got} differs from the other inputs' {seen}")
             elif got != want:
                 raise InputError(f"input {spec.name!r}: shape {array.shape}, expected {spec.shape}")
-    if not batch:
-        raise InputError("empty batch: every input needs at least one row")
-    return int(batch)
+    if not all(dims.values()):
+        raise InputError("empty batch: every input needs at least one row and one token")
+    return dims
+
+
+def resolve_shape(spec: TensorSpec, dims: dict[str, int]) -> tuple[int, ...]:
+    """``spec``'s shape with each symbolic axis replaced by its size in ``dims``."""
+    return tuple(dims[d] if isinstance(d, str) else int(d) for d in spec.shape)
 
 
 class Runner(abc.ABC):
@@ -87,7 +93,7 @@ class Runner(abc.ABC):
         """Run one batch; raises InputError on a bad feed before touching the backend."""
         if not self.active:
             raise BackendError(f"{self.name}: call activate() before infer()")
-        check_feed(feed, self.inputs)
+        feed_dims(feed, self.inputs)
         return self.infer_impl(feed)
 
     def deactivate(self) -> None:

@@ -2,10 +2,10 @@
 
 CPU: intra-op threads default to the CPUs this process may use, inter-op to 1 (the graph is a chain;
 parallel branches only add contention).
-CUDA: inputs and outputs live in preallocated device OrtValues bound once per batch size, so each
-call is host->device copy, run, device->host copy with no allocation. With ``cuda_graph`` the CUDA EP
-captures the kernel launches of each batch size once (``gpu_graph_id`` = slot index) and replays
-them; that needs every node on the CUDA EP — if ORT refuses at session creation we fall back to
+CUDA: inputs and outputs live in preallocated device OrtValues bound once per input shape (batch size and
+padded text length), so each call is host->device copy, run, device->host copy with no allocation. With
+``cuda_graph`` the CUDA EP captures the kernel launches of each shape once (``gpu_graph_id`` = slot index)
+and replays them; that needs every node on the CUDA EP — if ORT refuses at session creation we fall back to
 plain IOBinding and say why in ``cuda_graph_note``.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from ...bundle import TensorSpec
 from ..errors import BackendError
-from .base import ModelFile, Runner
+from .base import ModelFile, Runner, feed_dims, resolve_shape
 
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
               "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
@@ -40,16 +40,16 @@ class OrtConfig:
     intra_op_threads: int | None = None  # None: default_threads()
     inter_op_threads: int = 1
     cuda_graph: bool = True
-    max_cuda_graphs: int = 8  # batch sizes captured; others run through IOBinding without a graph
-    max_plain_slots: int = 8  # device buffers kept for batch sizes without a graph (least recently used go)
+    max_cuda_graphs: int = 16  # input shapes captured (batch sizes x text lengths); others run without a graph
+    max_plain_slots: int = 8  # device buffers kept for shapes without a graph (least recently used go)
 
 
-def slots_to_evict(slots: list[tuple[int, bool]], max_plain: int) -> list[int]:
-    """Batch sizes whose device buffers to free, given (batch, has_cuda_graph) oldest use first.
+def slots_to_evict(slots: list[tuple[object, bool]], max_plain: int) -> list[object]:
+    """Shapes (slot keys) whose device buffers to free, given (key, has_cuda_graph) oldest use first.
 
     A captured CUDA graph replays fixed device addresses, so a slot with a graph is never freed (there are
     at most ``max_cuda_graphs`` of them); slots without one are kept up to ``max_plain``, least recently
-    used freed first, so a stream of ever-new batch sizes cannot grow GPU memory without bound."""
+    used freed first, so a stream of ever-new shapes cannot grow GPU memory without bound."""
     plain = [batch for batch, has_graph in slots if not has_graph]
     return plain[: max(0, len(plain) - max_plain)]
 
@@ -64,12 +64,12 @@ def _import_ort():
 
 
 class _CudaSlot:
-    """Device buffers + IOBinding for one batch size (addresses stay fixed, as CUDA graphs require)."""
+    """Device buffers + IOBinding for one input shape (addresses stay fixed, as CUDA graphs require)."""
 
-    def __init__(self, ort, session, batch: int, in_types: dict, out_specs: tuple[TensorSpec, ...],
+    def __init__(self, ort, session, dims: dict[str, int], in_types: dict, out_specs: tuple[TensorSpec, ...],
                  in_specs: tuple[TensorSpec, ...], device_index: int, graph_id: int | None):
         def shape(spec):
-            return [batch if isinstance(d, str) else int(d) for d in spec.shape]
+            return list(resolve_shape(spec, dims))
 
         self.inputs = {s.name: ort.OrtValue.ortvalue_from_shape_and_type(shape(s), in_types[s.name], "cuda",
                                                                          device_index) for s in in_specs}
@@ -106,7 +106,7 @@ class OnnxRuntimeRunner(Runner):
         self.providers: list[str] = []
         self.cuda_graph_note = ""
         self._in_types: dict[str, type] = {}
-        self._slots: OrderedDict[int, _CudaSlot] = OrderedDict()
+        self._slots: OrderedDict[tuple, _CudaSlot] = OrderedDict()
         self._graph_ids_used = 0
         self._graphs = False
 
@@ -170,30 +170,29 @@ class OnnxRuntimeRunner(Runner):
         """Match the artifact's own input dtypes (an fp16 graph may take float16 pixels)."""
         return {name: array.astype(self._in_types[name], copy=False) for name, array in feed.items()}
 
-    def _slot(self, batch: int) -> _CudaSlot:
-        slot = self._slots.get(batch)
+    def _slot(self, dims: dict[str, int]) -> _CudaSlot:
+        key = tuple(sorted(dims.items()))
+        slot = self._slots.get(key)
         if slot is not None:
-            self._slots.move_to_end(batch)
+            self._slots.move_to_end(key)
             return slot
         graph_id = None
         if self._graphs and self._graph_ids_used < self.config.max_cuda_graphs:
             graph_id, self._graph_ids_used = self._graph_ids_used, self._graph_ids_used + 1
-        slot = _CudaSlot(_import_ort(), self.session, batch, self._in_types, self.outputs, self.inputs,
+        slot = _CudaSlot(_import_ort(), self.session, dims, self._in_types, self.outputs, self.inputs,
                          self.config.device_index, graph_id)
-        self._slots[batch] = slot
-        for old in slots_to_evict([(b, s.graph_id is not None) for b, s in self._slots.items()],
+        self._slots[key] = slot
+        for old in slots_to_evict([(k, s.graph_id is not None) for k, s in self._slots.items()],
                                   self.config.max_plain_slots):
             del self._slots[old]  # frees its device buffers
         return slot
 
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feed = self._cast(feed)
         if self.config.device == "cuda":
-            batch = next(iter(feed.values())).shape[0]
-            raw = self._slot(batch).run(self.session, feed)
+            raw = self._slot(feed_dims(feed, self.inputs)).run(self.session, self._cast(feed))
         else:
             names = [o.name for o in self.outputs]
-            raw = dict(zip(names, self.session.run(names, feed)))
+            raw = dict(zip(names, self.session.run(names, self._cast(feed))))
         return {name: (value.astype(np.float32) if value.dtype == np.float16 else value) for name, value in raw.items()}
 
     def deactivate_impl(self) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from ...bundle import Preprocess, TensorSpec
-from ...contract import PIXEL_VALUES
+from ...contract import BATCH_AXIS, PIXEL_VALUES
 from ..compile_cache import CompileCache
 from ..errors import BackendError
-from .base import ModelFile, Runner
+from .base import ModelFile, Runner, feed_dims, resolve_shape
 from .onnxruntime_runner import default_threads
 
 INSTALL_HINT = "pip install 'edge-clipguard[openvino]'"
@@ -63,10 +63,11 @@ def has_native_bf16() -> bool:
 class OpenVinoRunner(Runner):
     """Runs one ONNX artifact on OpenVINO's CPU plugin (the Predictor locks around ``infer``).
 
-    Two compiled variants: batch 1 with every dimension fixed, where OpenVINO picks faster kernels (measured
-    on a 2-core EPYC: int8 13.8 ms static vs 15.4 ms dynamic), and one with a dynamic batch for every other
-    size. Each is compiled when first used, not at load, so a single-image app never pays for the batched
-    one; with a ``CompileCache`` a later process imports the compiled blob instead of compiling again.
+    Compiled variants: for batch 1, one per padded text length with every dimension fixed, where OpenVINO
+    picks faster kernels (measured on a 2-core EPYC: int8 13.8 ms static vs 15.4 ms dynamic); for every other
+    batch size one with dynamic batch and text axes. Each is compiled when first used, not at load, so a
+    single-image app with short queries compiles one small variant; with a ``CompileCache`` a later process
+    imports the compiled blob instead of compiling again.
     """
 
     name = "openvino"
@@ -108,14 +109,18 @@ class OpenVinoRunner(Runner):
         self.precision_note = f"OpenVINO CPU, {self.threads} threads, {self.hint} inference" + (
             " (native bf16 on this CPU)" if self.config.bf16 else "")
 
-    def prepare(self, batch: int = 1) -> None:
-        """Compile (or import from the cache) the variant for ``batch`` now rather than at its first inference."""
-        self._request("batch1" if batch == 1 else "dynamic")
+    def prepare(self, dims: dict[str, int]) -> None:
+        """Compile (or import from the cache) the variant for inputs of these axis sizes (e.g. batch 1, text
+        length 8) now rather than at its first inference."""
+        self._request(dims)
 
-    def _request(self, variant: str) -> tuple[object, dict[str, object]]:
+    def _request(self, dims: dict[str, int]) -> tuple[object, dict[str, object]]:
+        static = dims if dims.get(BATCH_AXIS) == 1 else None
+        variant = "dynamic" if static is None else "batch1" + "".join(
+            f"-{axis}{size}" for axis, size in sorted(dims.items()) if axis != BATCH_AXIS)
         if variant not in self._requests:
             started = time.perf_counter()
-            compiled, source = self._compiled(variant)
+            compiled, source = self._compiled(variant, static)
             try:
                 ports = {spec.name: compiled.output(spec.name) for spec in self.outputs}
             except Exception as exc:
@@ -125,7 +130,7 @@ class OpenVinoRunner(Runner):
             self.compile_log.append((variant, source, time.perf_counter() - started))
         return self._requests[variant]
 
-    def _compiled(self, variant: str):
+    def _compiled(self, variant: str, static: dict[str, int] | None):
         """(compiled model, "cache" | "compiled"): imported from the cache when a sound entry exists."""
         cache = self.config.cache
         key = cache.key(self._cache_facts(variant)) if cache is not None else None
@@ -136,7 +141,7 @@ class OpenVinoRunner(Runner):
                     return self._core.import_model(blob, "CPU", self._settings()), "cache"
                 except Exception:  # an entry OpenVINO will not take is rebuilt, never an error
                     cache.forget(key)
-        compiled = self._compile(variant)
+        compiled = self._compile(static)
         if cache is not None:
             try:
                 cache.store(key, compiled.export_model().getvalue())
@@ -151,16 +156,16 @@ class OpenVinoRunner(Runner):
                 "inputs": [(s.name, s.dtype, list(s.shape)) for s in self._graph_inputs],
                 "normalize": None if pre is None else [list(pre.mean), list(pre.std)]}
 
-    def _compile(self, variant: str):
+    def _compile(self, static: dict[str, int] | None):
+        """Compile the graph, with every input reshaped to ``static`` axis sizes when given."""
         if self._graph is None:
             try:
                 self._graph = self._core.read_model(self.model.data)
             except Exception as exc:  # OpenVINO raises RuntimeError/its own types with multi-line text
                 raise BackendError(f"{self.model.name}: OpenVINO cannot read it ({_first_line(exc)})") from None
         model = self._graph.clone()
-        if variant == "batch1":
-            model.reshape({spec.name: [1 if isinstance(d, str) else int(d) for d in spec.shape]
-                           for spec in self._graph_inputs})
+        if static is not None:
+            model.reshape({spec.name: list(resolve_shape(spec, static)) for spec in self._graph_inputs})
         try:
             return self._core.compile_model(self._with_normalize(model), "CPU", self._settings())
         except Exception as exc:
@@ -183,8 +188,7 @@ class OpenVinoRunner(Runner):
         return ppp.build()
 
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = next(iter(feed.values())).shape[0]
-        request, ports = self._request("batch1" if batch == 1 else "dynamic")
+        request, ports = self._request(feed_dims(feed, self.inputs))
         request.infer(feed, share_inputs=True)  # no copy of the pixel batch into OpenVINO tensors
         return {name: np.array(request.get_tensor(port).data) for name, port in ports.items()}
 

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from ...bundle import Artifact, TensorSpec
+from ...contract import BATCH_AXIS
 from ...cuda_runtime import INSTALL_HINT, cuda_call, gpu_info, import_cudart
 from ...errors import CudaError
 from ..errors import BackendError, InputError
-from .base import ModelFile, Runner
+from .base import ModelFile, Runner, feed_dims, resolve_shape
 
 
 class EngineMismatchError(BackendError):
@@ -76,28 +77,44 @@ def _numpy_dtype(trt, trt_dtype) -> np.dtype:
         raise BackendError(f"tensor dtype {trt_dtype} has no numpy equivalent") from exc
 
 
-def _shape_at(spec: TensorSpec, batch: int) -> tuple[int, ...]:
-    return tuple(batch if isinstance(d, str) else int(d) for d in spec.shape)
+def profile_ranges(specs: tuple[TensorSpec, ...], profile_shape) -> dict[str, tuple[int, int]]:
+    """(min, max) of each symbolic axis of the inputs, read from ``profile_shape(name) -> (min, opt, max)``
+    (the engine's optimization profile 0)."""
+    ranges: dict[str, tuple[int, int]] = {}
+    for spec in specs:
+        low, _, high = profile_shape(spec.name)
+        for axis, lo, hi in zip(spec.shape, low, high):
+            if isinstance(axis, str):
+                old = ranges.get(axis, (int(lo), int(hi)))
+                ranges[axis] = (max(old[0], int(lo)), min(old[1], int(hi)))
+    return ranges
 
 
 class _Buffer:
-    """One IO tensor: a device buffer and a pinned host mirror, both sized for the max batch."""
+    """One IO tensor: a device buffer and a pinned host mirror, both sized for the profile's largest shape.
+    A call at a smaller shape uses the leading elements (TensorRT reads and writes tensors densely packed)."""
 
-    def __init__(self, cudart, spec: TensorSpec, dtype: np.dtype, max_batch: int):
+    def __init__(self, cudart, spec: TensorSpec, dtype: np.dtype, max_dims: dict[str, int]):
         self.spec = spec
         self.dtype = dtype
-        self.row_shape = _shape_at(spec, max_batch)[1:]
-        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * dtype.itemsize
-        nbytes = max(self.row_bytes * max_batch, 1)
+        capacity = int(np.prod(resolve_shape(spec, max_dims), dtype=np.int64))
+        nbytes = max(capacity * dtype.itemsize, 1)
         self.host_ptr = cuda_call(cudart, cudart.cudaMallocHost(nbytes), f"cudaMallocHost({spec.name})")
         self.device_ptr = None
         raw = np.ctypeslib.as_array(ctypes.cast(self.host_ptr, ctypes.POINTER(ctypes.c_uint8)), (nbytes,))
-        self.host = raw[: self.row_bytes * max_batch].view(dtype).reshape((max_batch, *self.row_shape))
+        self.host_flat = raw[: capacity * dtype.itemsize].view(dtype)
         try:
             self.device_ptr = cuda_call(cudart, cudart.cudaMalloc(nbytes), f"cudaMalloc({spec.name})")
         except (BackendError, CudaError):
             self.free(cudart)
             raise
+
+    def host(self, shape: tuple[int, ...]) -> np.ndarray:
+        """The pinned host memory as an array of ``shape`` (at most the allocated size)."""
+        return self.host_flat[: int(np.prod(shape, dtype=np.int64))].reshape(shape)
+
+    def nbytes(self, shape: tuple[int, ...]) -> int:
+        return int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
 
     def free(self, cudart) -> list[str]:
         errors = []
@@ -109,7 +126,7 @@ class _Buffer:
                 except (BackendError, CudaError) as exc:
                     errors.append(str(exc))
         self.device_ptr = self.host_ptr = None
-        self.host = None
+        self.host_flat = None
         return errors
 
 
@@ -133,9 +150,10 @@ class TensorRTRunner(Runner):
         self._trt = self._cudart = self._logger = None
         self._runtime = self._engine = self._context = self._stream = None
         self._buffers: dict[str, _Buffer] = {}
-        self._graphs: dict[int, tuple[Any, Any]] = {}
-        self._seen_batches: set[int] = set()
-        self._current_batch = 0
+        self._graphs: dict[tuple, tuple[Any, Any]] = {}  # input shape key -> (graph, graph exec)
+        self._seen_shapes: set[tuple] = set()
+        self._current_shape: tuple = ()
+        self.ranges: dict[str, tuple[int, int]] = {}  # symbolic axis -> (min, max) of the engine's profile
         self.min_batch = self.max_batch = 0
 
     # -- activate -----------------------------------------------------------------------------------------
@@ -172,84 +190,88 @@ class TensorRTRunner(Runner):
         for spec in self.inputs:
             if engine.get_tensor_mode(spec.name) != trt.TensorIOMode.INPUT:
                 raise BackendError(f"{self.engine_path}: {spec.name!r} is not an input of the engine")
-        first = self.inputs[0].name
-        min_shape, _, max_shape = engine.get_tensor_profile_shape(first, 0)
-        self.min_batch, self.max_batch = int(min_shape[0]), int(max_shape[0])
+        self.ranges = profile_ranges(self.inputs, lambda name: engine.get_tensor_profile_shape(name, 0))
+        self.min_batch, self.max_batch = self.ranges.get(BATCH_AXIS, (1, 1))
         self._context = engine.create_execution_context()
         if self._context is None:
             raise BackendError(f"{self.engine_path}: could not create an execution context (out of GPU memory?)")
         self._stream = cuda_call(cudart, cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking),
                                  "cudaStreamCreateWithFlags")
         for spec in (*self.inputs, *self.outputs):
-            buffer = _Buffer(cudart, spec, _numpy_dtype(trt, engine.get_tensor_dtype(spec.name)), self.max_batch)
+            buffer = _Buffer(cudart, spec, _numpy_dtype(trt, engine.get_tensor_dtype(spec.name)),
+                             {axis: high for axis, (_, high) in self.ranges.items()})
             self._buffers[spec.name] = buffer
             if not self._context.set_tensor_address(spec.name, int(buffer.device_ptr)):
                 raise BackendError(f"{self.engine_path}: set_tensor_address({spec.name!r}) failed")
 
     # -- infer --------------------------------------------------------------------------------------------
     def infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        batch = int(feed[self.inputs[0].name].shape[0])
-        if not self.min_batch <= batch <= self.max_batch:
-            raise InputError(f"batch {batch} is outside the engine's profile {self.min_batch}..{self.max_batch}; "
-                             "rebuild the engine with a wider --batch MIN:OPT:MAX")
+        dims = feed_dims(feed, self.inputs)
+        for axis, size in dims.items():
+            low, high = self.ranges.get(axis, (size, size))
+            if not low <= size <= high:
+                flag = "--batch MIN:OPT:MAX" if axis == BATCH_AXIS else "a wider profile"
+                raise InputError(f"{axis} {size} is outside the engine's profile {low}..{high}; rebuild the engine "
+                                 f"with {flag}")
         with self._lock:
-            return self._infer_locked(feed, batch)
+            return self._infer_locked(feed, dims)
 
-    def _infer_locked(self, feed: dict[str, np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    def _infer_locked(self, feed: dict[str, np.ndarray], dims: dict[str, int]) -> dict[str, np.ndarray]:
         cudart, stream = self._cudart, self._stream
         # The CUDA device is per host thread: a Predictor shared by threads may be called from one that never
         # selected it (or selected another GPU), so every inference selects it first.
         cuda_call(cudart, cudart.cudaSetDevice(self.device_index), f"cudaSetDevice({self.device_index})")
-        shape_changed = batch != self._current_batch
+        key = tuple(sorted(dims.items()))
+        shape_changed = key != self._current_shape
         if shape_changed:
-            self._set_shapes(batch)
+            self._set_shapes(dims, key)
         for spec in self.inputs:
-            buf = self._buffers[spec.name]
-            np.copyto(buf.host[:batch], feed[spec.name], casting="same_kind")
-            cuda_call(cudart, cudart.cudaMemcpyAsync(buf.device_ptr, buf.host_ptr, buf.row_bytes * batch,
+            buf, shape = self._buffers[spec.name], resolve_shape(spec, dims)
+            np.copyto(buf.host(shape), feed[spec.name], casting="same_kind")
+            cuda_call(cudart, cudart.cudaMemcpyAsync(buf.device_ptr, buf.host_ptr, buf.nbytes(shape),
                                                      cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream),
                       f"cudaMemcpyAsync(H2D {spec.name})")
-        self._enqueue(batch, shape_changed)
+        self._enqueue(key, shape_changed)
         for spec in self.outputs:
-            buf = self._buffers[spec.name]
-            cuda_call(cudart, cudart.cudaMemcpyAsync(buf.host_ptr, buf.device_ptr, buf.row_bytes * batch,
+            buf, shape = self._buffers[spec.name], resolve_shape(spec, dims)
+            cuda_call(cudart, cudart.cudaMemcpyAsync(buf.host_ptr, buf.device_ptr, buf.nbytes(shape),
                                                      cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream),
                       f"cudaMemcpyAsync(D2H {spec.name})")
         cuda_call(cudart, cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
-        return {spec.name: self._buffers[spec.name].host[:batch].astype(spec.dtype, copy=True)
+        return {spec.name: self._buffers[spec.name].host(resolve_shape(spec, dims)).astype(spec.dtype, copy=True)
                 for spec in self.outputs}
 
-    def _set_shapes(self, batch: int) -> None:
+    def _set_shapes(self, dims: dict[str, int], key: tuple) -> None:
         for spec in self.inputs:
-            if not self._context.set_input_shape(spec.name, _shape_at(spec, batch)):
-                raise BackendError(f"set_input_shape({spec.name!r}, {_shape_at(spec, batch)}) rejected by TensorRT")
+            if not self._context.set_input_shape(spec.name, resolve_shape(spec, dims)):
+                raise BackendError(f"set_input_shape({spec.name!r}, {resolve_shape(spec, dims)}) rejected by TensorRT")
         for spec in self.outputs:
             got = tuple(self._context.get_tensor_shape(spec.name))
-            if got != _shape_at(spec, batch):
+            if got != resolve_shape(spec, dims):
                 raise BackendError(f"engine output {spec.name!r} has shape {got}, the manifest says "
-                                   f"{_shape_at(spec, batch)}")
-        self._current_batch = batch
+                                   f"{resolve_shape(spec, dims)}")
+        self._current_shape = key
 
-    def _enqueue(self, batch: int, shape_changed: bool) -> None:
-        """Replay this batch size's CUDA graph, capture it, or run normally.
+    def _enqueue(self, key: tuple, shape_changed: bool) -> None:
+        """Replay this input shape's CUDA graph, capture it, or run normally.
 
         A graph is captured only after one normal run at the current shapes (TensorRT finishes shape-dependent
         setup during the first enqueue after set_input_shape, which must not land inside a capture).
         """
-        if self.use_cuda_graph and batch in self._graphs:
-            cuda_call(self._cudart, self._cudart.cudaGraphLaunch(self._graphs[batch][1], self._stream),
+        if self.use_cuda_graph and key in self._graphs:
+            cuda_call(self._cudart, self._cudart.cudaGraphLaunch(self._graphs[key][1], self._stream),
                       "cudaGraphLaunch")
             return
-        if self.use_cuda_graph and batch in self._seen_batches and not shape_changed:
-            self._capture(batch)
-            cuda_call(self._cudart, self._cudart.cudaGraphLaunch(self._graphs[batch][1], self._stream),
+        if self.use_cuda_graph and key in self._seen_shapes and not shape_changed:
+            self._capture(key)
+            cuda_call(self._cudart, self._cudart.cudaGraphLaunch(self._graphs[key][1], self._stream),
                       "cudaGraphLaunch")
             return
         if not self._context.execute_async_v3(int(self._stream)):
-            raise BackendError(f"{self.engine_path}: execute_async_v3 failed at batch {batch}")
-        self._seen_batches.add(batch)
+            raise BackendError(f"{self.engine_path}: execute_async_v3 failed at input shape {dict(key)}")
+        self._seen_shapes.add(key)
 
-    def _capture(self, batch: int) -> None:
+    def _capture(self, key: tuple) -> None:
         cudart, stream = self._cudart, self._stream
         cuda_call(cudart, cudart.cudaStreamBeginCapture(
             stream, cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture")
@@ -266,7 +288,7 @@ class TensorRTRunner(Runner):
         except (BackendError, CudaError):
             cuda_call(cudart, cudart.cudaGraphDestroy(graph), "cudaGraphDestroy")
             raise
-        self._graphs[batch] = (graph, graph_exec)
+        self._graphs[key] = (graph, graph_exec)
 
     # -- deactivate ---------------------------------------------------------------------------------------
     def deactivate_impl(self) -> None:

@@ -132,7 +132,7 @@ def test_force_replaces_an_existing_bundle(capsys, tiny_checkpoint, tmp_path):
     (out / "stale.txt").write_text("old")
     code, _ = _export(capsys, tiny_checkpoint, "--out", out, "--force")
     assert code == 0 and not (out / "stale.txt").exists()
-    assert json.loads((out / "manifest.json").read_text())["schema_version"] == 1
+    assert json.loads((out / "manifest.json").read_text())["schema_version"] == 2
 
 
 @pytest.mark.parametrize("opset", [11, 99])

@@ -29,6 +29,21 @@ def test_graph_has_the_contract_names_and_a_dynamic_batch(tiny_onnx):
     assert static == [3, 64, 64]
 
 
+def test_graph_has_a_dynamic_text_axis(tiny_onnx):
+    graph = onnx.load(str(tiny_onnx)).graph
+    assert [i.type.tensor_type.shape.dim[1].dim_param for i in graph.input[:2]] == ["text_length", "text_length"]
+
+
+@pytest.mark.parametrize("length", [5, 16])
+def test_the_graph_matches_pytorch_at_any_text_length(tiny_onnx, tiny_model, length):
+    from edge_clipguard.export.onnx_export import run_onnxruntime, run_torch
+    from edge_clipguard.model.clipguard import example_inputs
+
+    feed = dict(zip(INPUT_NAMES, (t.numpy() for t in example_inputs(tiny_model.cfg, 2, seed=4, length=length))))
+    got, want = run_onnxruntime(tiny_onnx, feed), run_torch(tiny_model, feed)
+    np.testing.assert_allclose(got["score"], want["score"], atol=1e-4)
+
+
 def test_graph_has_no_data_dependent_ops(tiny_onnx):
     ops = {n.op_type for n in onnx.load(str(tiny_onnx)).graph.node}
     assert {"TopK", "MaxPool", "GatherElements"} <= ops

@@ -21,6 +21,7 @@ from edge_clipguard.export.tensorrt_build import (
     EngineBuildError,
     profile_shapes,
     tensorrt_available,
+    text_profile,
     trtexec_command,
 )
 from edge_clipguard.export.types import BatchProfile, ExportRequest
@@ -42,15 +43,15 @@ def _sizes(manifest):
 
 def test_trtexec_command_for_the_tiny_bundle(tiny_bundle):
     manifest = read_manifest(tiny_bundle)
-    length, size = _sizes(manifest)
+    _, size = _sizes(manifest)
     cmd = trtexec_command(tiny_bundle / "model.int8.onnx", tiny_bundle / "model.int8.plan", manifest.inputs,
-                          (1, 2, 8), 2 << 30, timing_cache="/tmp/tc.cache")
+                          (1, 2, 8), 2 << 30, timing_cache="/tmp/tc.cache", text=(8, 8, 16))
     args = shlex.split(cmd)
     assert args[0] == "trtexec"
     assert f"--onnx={tiny_bundle / 'model.int8.onnx'}" in args
     assert f"--saveEngine={tiny_bundle / 'model.int8.plan'}" in args
     assert "--stronglyTyped" in args
-    for flag, batch in (("--minShapes", 1), ("--optShapes", 2), ("--maxShapes", 8)):
+    for flag, batch, length in (("--minShapes", 1, 8), ("--optShapes", 2, 8), ("--maxShapes", 8, 16)):
         expected = (f"{flag}=input_ids:{batch}x{length},attention_mask:{batch}x{length},"
                     f"pixel_values:{batch}x3x{size}x{size}")
         assert expected in args
@@ -59,12 +60,24 @@ def test_trtexec_command_for_the_tiny_bundle(tiny_bundle):
     assert "\n" not in cmd
 
 
-def test_profile_shapes_fix_every_axis_but_batch():
+def test_profile_shapes_fix_every_axis_but_batch_and_text():
     specs = (TensorSpec("a", "int64", ("batch", 16)), TensorSpec("b", "float32", ("batch", 3, 64, 64)))
     shapes = profile_shapes(specs, 1, 4, 8)
     assert shapes == {"a": ((1, 16), (4, 16), (8, 16)), "b": ((1, 3, 64, 64), (4, 3, 64, 64), (8, 3, 64, 64))}
-    with pytest.raises(EngineBuildError, match="only a leading batch axis"):
+    with pytest.raises(EngineBuildError, match="only a leading batch axis and the axes with a profile"):
         profile_shapes((TensorSpec("c", "int64", ("batch", "length")),), 1, 1, 2)
+
+
+def test_profile_shapes_give_the_text_axis_its_own_range():
+    shapes = profile_shapes((TensorSpec("ids", "int64", ("batch", "text_length")),), 1, 2, 8, text=(8, 16, 64))
+    assert shapes == {"ids": ((1, 8), (2, 16), (8, 64))}
+    with pytest.raises(EngineBuildError, match="'text_length'"):
+        profile_shapes((TensorSpec("ids", "int64", ("batch", "text_length")),), 1, 2, 8)
+
+
+def test_text_profile_tunes_for_the_second_shortest_padding_length():
+    assert text_profile((8, 16, 32, 64)) == (8, 16, 64)
+    assert text_profile((64,)) == (64, 64, 64)
 
 
 def test_build_config_rejects_a_bad_profile():
@@ -94,7 +107,8 @@ def test_export_step_auto_without_tensorrt_prints_both_commands(bundle_copy, tmp
     req = ExportRequest(checkpoint="unused.pt", out=str(final), engine="auto", batch=BatchProfile(1, 2, 4),
                         workspace_gib=1.5)
     before = sorted(p.name for p in bundle_copy.iterdir())
-    artifacts, rows, notes = build_engines_for_bundle(bundle_copy, list(manifest.artifacts), req, log=lambda *_: None)
+    artifacts, rows, notes = build_engines_for_bundle(bundle_copy, list(manifest.artifacts), req,
+                                                      manifest.preprocess.text_lengths, log=lambda *_: None)
     assert artifacts == [] and rows == []
     assert len(notes) == 1 and "\n" not in notes[0]
     note = notes[0]
@@ -102,6 +116,7 @@ def test_export_step_auto_without_tensorrt_prints_both_commands(bundle_copy, tmp
     assert f"edge-clipguard build-engine {final} --batch 1:2:4 --workspace 1.5" in note
     assert f"trtexec --onnx={final / 'model.fp32.onnx'} --saveEngine={final / 'model.fp32.plan'}" in note
     assert f"--maxShapes=input_ids:4x{length},attention_mask:4x{length},pixel_values:4x3x{size}x{size}" in note
+    assert "--minShapes=input_ids:1x8,attention_mask:1x8" in note  # the text axis spans the padding lengths
     assert "--memPoolSize=workspace:1536M" in note
     assert sorted(p.name for p in bundle_copy.iterdir()) == before
 
@@ -110,7 +125,8 @@ def test_export_step_auto_without_tensorrt_prints_both_commands(bundle_copy, tmp
 def test_export_step_always_without_tensorrt_is_a_one_line_error(bundle_copy):
     req = ExportRequest(checkpoint="unused.pt", out=str(bundle_copy), engine="always")
     with pytest.raises(ClipGuardError) as info:
-        build_engines_for_bundle(bundle_copy, list(read_manifest(bundle_copy).artifacts), req, log=lambda *_: None)
+        build_engines_for_bundle(bundle_copy, list(read_manifest(bundle_copy).artifacts), req, (8, 16),
+                                 log=lambda *_: None)
     assert isinstance(info.value, EngineBuildError)
     message = str(info.value)
     assert "\n" not in message and "--engine always" in message and REASON in message
@@ -118,7 +134,7 @@ def test_export_step_always_without_tensorrt_is_a_one_line_error(bundle_copy):
 
 def test_export_step_never_does_nothing(bundle_copy):
     req = ExportRequest(checkpoint="unused.pt", out=str(bundle_copy), engine="never")
-    assert build_engines_for_bundle(bundle_copy, [], req) == ([], [], [])
+    assert build_engines_for_bundle(bundle_copy, [], req, (8, 16)) == ([], [], [])
 
 
 def _onnx(file, precision, target="any", quant=None):
