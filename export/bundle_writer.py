@@ -27,6 +27,16 @@ from .types import ArtifactReport, ExportError, ExportRequest, ExportResult
 MIN_OPSET, MAX_OPSET = 13, 20
 
 
+def require_onnxruntime() -> None:
+    """Export checks every graph it writes with ONNX Runtime; the [train] extra leaves the choice of ONNX Runtime
+    build to [cpu] (onnxruntime) or [gpu] (onnxruntime-gpu), which install the same package and must not meet."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ExportError("export validates every graph with ONNX Runtime, which is not installed: "
+                          "pip install 'edge-clipguard[cpu]' (or [gpu] on a CUDA machine)") from None
+
+
 def check_output_dir(out: Path, force: bool) -> None:
     """Refuse an existing bundle unless --force, and an output folder we cannot write into."""
     if out.exists() and not force:
@@ -89,6 +99,7 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
         raise ExportError(f"--engine: expected auto, always or never, got {req.engine!r}")
     if not MIN_OPSET <= req.opset <= MAX_OPSET:
         raise ExportError(f"--opset: expected {MIN_OPSET}..{MAX_OPSET} (Q/DQ per channel needs 13), got {req.opset}")
+    require_onnxruntime()
     signing_key = load_private_key(req.sign_key) if req.sign_key else None  # a bad key fails before the work
     payload = load_checkpoint(req.checkpoint)
     model, cfg = restore_model(payload)

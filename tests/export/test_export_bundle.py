@@ -1,6 +1,7 @@
 """`export`: the bundle it writes, and how it refuses bad input without leaving a partial bundle."""
 
 import json
+import sys
 
 import onnx
 import pytest
@@ -79,6 +80,13 @@ def _export(capsys, *argv):
     code = main(["export", *map(str, argv), "--engine", "never"])
     err = capsys.readouterr().err.strip().splitlines()
     return code, err
+
+
+def test_export_without_onnxruntime_is_one_line_and_writes_nothing(capsys, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    code, err = _export(capsys, tiny_checkpoint, "--out", tmp_path / "b")
+    assert code == 2 and len(err) == 1 and "pip install 'edge-clipguard[cpu]'" in err[0]
+    assert not (tmp_path / "b").exists()
 
 
 def test_existing_bundle_is_refused_without_force(capsys, tiny_checkpoint, tmp_path):
