@@ -47,18 +47,19 @@ def run_predict(args: argparse.Namespace) -> None:
         return run_predict_source(args)
     if args.text is None or args.image is None:
         raise SourceError("predict: give --text and --image, or --source (with --text or --texts)")
-    from ..image_io import load_image
-    from .draw import draw_result, save_image_atomic
-
-    image = load_image(args.image)  # decode once: predict and --draw see the same pixels
     with _load(Predictor, args) as predictor:
-        result = predictor.predict(args.text, image)
+        # The path goes to the Predictor, so the CLI's image path is the API's: a large JPEG is decoded at the
+        # reduced scale that still covers the model's input (DCT scaling), not at full size first.
+        result = predictor.predict(args.text, args.image)
         header = f"bundle: {args.bundle}  artifact: {predictor.describe()}"
         max_tokens = predictor.manifest.preprocess.max_text_length
     if result.text_truncated:
         _warn(f"text is longer than the model's {max_tokens} tokens; it was truncated (score is for the kept part)")
-    if args.draw:
-        save_image_atomic(draw_result(image, result, args.text), args.draw)
+    if args.draw:  # the picture is drawn at the image's own size, so only --draw decodes it in full
+        from ..image_io import load_image
+        from .draw import draw_result, save_image_atomic
+
+        save_image_atomic(draw_result(load_image(args.image), result, args.text), args.draw)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

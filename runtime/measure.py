@@ -85,7 +85,8 @@ def measured_row(name: str, backend: str, device: str, precision: str, batch: in
 
 def memory_columns(device: str, device_index: int = 0) -> dict[str, float | None]:
     """The memory fields of a ProfileRow, read now."""
-    return {"rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(),
+    current, peak = rss_mb(), peak_rss_mb()
+    return {"rss_mb": current, "peak_rss_mb": max(peak, current) if None not in (peak, current) else peak,
             "gpu_mb": gpu_used_mb(device_index) if device == "cuda" else None}
 
 

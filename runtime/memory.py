@@ -13,15 +13,26 @@ import sys
 
 def rss_mb() -> float | None:
     """Current resident set size in MB."""
+    current = _statm_rss_mb()
+    return current if current is not None else _max_rss_mb()
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of the process so far in MB (it only grows). The kernel updates its high-water
+    mark lazily, so a fresh reading of the current size can be above it: the peak is the larger of the two."""
+    peak, current = _max_rss_mb(), _statm_rss_mb()
+    return max(peak, current) if peak is not None and current is not None else peak
+
+
+def _statm_rss_mb() -> float | None:
     try:
         with open("/proc/self/statm", encoding="ascii") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
     except (OSError, ValueError, IndexError, AttributeError):
-        return peak_rss_mb()
+        return None
 
 
-def peak_rss_mb() -> float | None:
-    """Peak resident set size of the process so far in MB (it only grows)."""
+def _max_rss_mb() -> float | None:
     try:
         import resource
     except ImportError:  # Windows

@@ -51,6 +51,25 @@ def test_predict_json_equals_the_library_result(tiny_bundle, image_path, capsys)
     assert code == 0 and printed == json.loads(json.dumps(expected))
 
 
+def test_predict_decodes_a_large_jpeg_as_the_library_does(tiny_bundle, tmp_path, capsys):
+    """A photo far larger than the model's input: the CLI takes the Predictor's reduced-scale decode, so it gives
+    the library's result, not that of a full-size decode."""
+    from edge_clipguard.image_io import load_image
+
+    photo = tmp_path / "photo.jpg"
+    rng = np.random.default_rng(9)
+    noise = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    Image.fromarray(noise).resize((1600, 1200), Image.BICUBIC).save(photo, quality=90)
+    code = run_cli(["predict", str(tiny_bundle), "--text", "a red star", "--image", str(photo), "--json",
+                    "--backend", "onnxruntime", "--device", "cpu", "--min-confidence", "0"])
+    printed = json.loads(capsys.readouterr().out)
+    with Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", min_confidence=0.0) as pred:
+        from_path = json.loads(json.dumps(pred.predict("a red star", photo).to_dict()))
+        full_decode = pred.predict("a red star", np.asarray(load_image(photo))).score
+    assert code == 0 and printed == from_path
+    assert printed["score"] != full_decode  # the two decodes differ, so the test can tell them apart
+
+
 def test_predict_warns_when_the_text_was_truncated(tiny_bundle, image_path, capsys):
     run_cli(["predict", str(tiny_bundle), "--text", "great " * 50, "--image", str(image_path), "--device", "cpu"])
     assert "edge-clipguard: warning: text is longer than the model's 16 tokens" in capsys.readouterr().err
