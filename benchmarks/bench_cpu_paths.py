@@ -75,8 +75,8 @@ def load_paths(bundle: Path, threads: int, checkpoint: str | None) -> list[Infer
         import torch
 
         from edge_clipguard.model.clipguard import DecodedClipGuard
-        from edge_clipguard.runtime.profile_torch import torch_infer_stage
         from edge_clipguard.train.checkpoint import load_checkpoint, restore_model
+        from edge_clipguard.train.profile_torch import torch_infer_stage
 
         torch.set_num_threads(threads)
         payload = load_checkpoint(checkpoint)

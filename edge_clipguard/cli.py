@@ -26,7 +26,7 @@ COMMAND_FAMILIES = (
     "edge_clipguard.export.cli",  # export, build-engine
     "edge_clipguard.runtime.cli",  # predict, profile
     "edge_clipguard.signing.cli",  # keygen, sign, verify
-    "edge_clipguard.demo",  # demo
+    "edge_clipguard.train.demo",  # demo
 )
 
 # Packages of the [train] extra: a lean (runtime-only) install lacks them.

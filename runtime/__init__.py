@@ -5,10 +5,10 @@
         result = predictor.predict("the red star is lovely", "photo.jpg")
         result.score, [(d.class_name, d.box, d.confidence) for d in result.detections]
 
-Loading and predicting import no torch and none of the training, data or export packages (a test
-checks it in a fresh interpreter); backends are imported only when a Predictor chooses them. The one
-exception is ``profile_torch``, which ``profile --compare-torch CKPT`` imports on purpose to time
-PyTorch next to the bundle.
+The runtime imports no torch and none of the training, model, data or export packages (import-linter
+contracts and a fresh-interpreter test check it); backends are imported only when a Predictor chooses
+them. ``profile --compare-torch CKPT`` loads the training stack's ``edge_clipguard.train.profile_torch``
+by name, on purpose, to time PyTorch next to the bundle.
 """
 
 from __future__ import annotations

