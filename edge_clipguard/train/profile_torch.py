@@ -18,12 +18,15 @@ from ..runtime.predictor import Predictor
 from ..runtime.profile_types import ProfileRequest, ProfileRow
 
 
-def torch_infer_stage(module, device: str):
-    """A PyTorch module as the ``infer`` stage of a Predictor pipeline (host arrays in and out)."""
+def torch_infer_stage(module, device: str, before_step: Callable[[], None] | None = None):
+    """A PyTorch module as the ``infer`` stage of a Predictor pipeline (host arrays in and out). ``before_step``
+    runs first in every call (``torch.compiler.cudagraph_mark_step_begin`` for a reduce-overhead compile)."""
     import torch
 
     def infer(tokens, pixels):
         with torch.inference_mode():
+            if before_step is not None:
+                before_step()
             feed = (tokens.input_ids, tokens.attention_mask, pixels.pixel_values)
             outs = module(*(torch.from_numpy(array).to(device) for array in feed))
             result = {name: out.cpu().numpy() for name, out in zip(OUTPUT_NAMES, outs)}
