@@ -17,12 +17,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .atomic import write_text_atomic
-from .contract import DEFAULT_RESIZE, LEGACY_RESIZE, RESIZE_METHODS
+from .contract import (
+    ATTENTION_MASK,
+    BATCH_AXIS,
+    BOXES,
+    CONFIDENCES,
+    DEFAULT_RESIZE,
+    INPUT_IDS,
+    LABELS,
+    LEGACY_RESIZE,
+    PIXEL_VALUES,
+    RESIZE_METHODS,
+    SCORE,
+    TEXT_AXIS,
+)
 from .errors import ClipGuardError
 
 SCHEMA_VERSION = 2
@@ -49,6 +64,11 @@ TARGETS = (TARGET_ANY, TARGET_TENSORRT, TARGET_ORT_CPU)
 PRECISIONS = ("fp32", "fp16", "int8")
 QUANT_S8S8 = "qdq-s8s8"
 QUANT_U8S8 = "qdq-u8s8"
+QUANT_FORMATS = (QUANT_S8S8, QUANT_U8S8)
+KINDS = (ONNX, ENGINE)
+DTYPES = ("int64", "int32", "float32", "float16", "uint8")
+_CC = re.compile(r"\d+\.\d+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def engine_file_name(precision: str) -> str:
@@ -123,6 +143,49 @@ class Artifact:
     target: str = "any"
     quant_format: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    def engine_facts(self) -> EngineFacts | None:
+        """A TensorRT engine's typed facts (version, compute capability, profiles); None for ONNX files."""
+        return EngineFacts.from_details(self.details, f"artifact {self.file}") if self.kind == ENGINE else None
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What a TensorRT plan is specific to and was built for, as the manifest records it (artifact ``details``):
+    the runtime refuses a plan of another TensorRT release or GPU architecture, and never feeds it a batch or a
+    text length outside its optimization profile. Ranges are (min, opt, max)."""
+
+    tensorrt_version: str
+    compute_capability: str
+    gpu_name: str = ""
+    batch: tuple[int, int, int] | None = None
+    text_length: tuple[int, int, int] | None = None
+
+    @classmethod
+    def from_details(cls, details: dict[str, Any], where: str) -> EngineFacts | None:
+        """The facts in an engine artifact's ``details``; None when it records no TensorRT version (such a plan
+        is refused at load, naming what is missing). BundleError when a recorded fact is malformed."""
+        if "tensorrt_version" not in details:
+            return None
+        version, cc = details.get("tensorrt_version"), details.get("compute_capability")
+        if not isinstance(version, str) or not version or not isinstance(cc, str) or not _CC.fullmatch(cc):
+            raise BundleError(f"{where}: expected a tensorrt_version string and a compute_capability like "
+                              f"\"8.7\", got {version!r} and {cc!r}")
+        return cls(version, cc, str(details.get("gpu_name", "")), _range(details.get("batch"), f"{where}.batch"),
+                   _range(details.get("text_length"), f"{where}.text_length"))
+
+
+def _range(value: Any, where: str) -> tuple[int, int, int] | None:
+    """A recorded {"min", "opt", "max"} profile as a tuple, checked 1 <= min <= opt <= max; None if absent."""
+    if value is None:
+        return None
+    try:
+        low, opt, high = (value[k] for k in ("min", "opt", "max"))
+    except (KeyError, TypeError):
+        raise BundleError(f"{where}: expected {{\"min\", \"opt\", \"max\"}}, got {value!r}") from None
+    if not all(type(v) is int for v in (low, opt, high)) or not 1 <= low <= opt <= high:
+        raise BundleError(f"{where}: expected integers 1 <= min <= opt <= max, got {value!r}")
+    return low, opt, high
 
 
 @dataclass(frozen=True)
@@ -252,11 +315,86 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
             versions={str(k): str(v) for k, v in data.get("versions", {}).items()},
         )
         _check_member_names(data, where)
+        check_meaning(manifest, where)
         return manifest
     except BundleError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:  # wrong types, inf, 1e400
         raise BundleError(f"{where}: malformed field ({type(exc).__name__}: {exc})") from None
+
+
+def check_meaning(manifest: Manifest, where: str = MANIFEST_NAME) -> None:
+    """BundleError naming the field unless every value means something the runtime can act on: sizes positive,
+    enums known, the contract's tensor names in order with shapes of the right rank (symbolic axes only where the
+    contract has them), engine facts well formed, every artifact hashed. Parsing checked the types; this checks
+    what they say, so nothing surfaces later as a KeyError or a wrong shape."""
+    pre = manifest.preprocess
+
+    def fail(field_name: str, expected: str, got: Any) -> None:
+        raise BundleError(f"{where}: field {field_name!r} is {got!r}, expected {expected}")
+
+    for name, value in (("preprocess.image_size", pre.image_size), ("preprocess.max_text_length",
+                                                                     pre.max_text_length), ("top_k", manifest.top_k)):
+        if value < 1:
+            fail(name, "a positive integer", value)
+    if len(pre.mean) != 3 or len(pre.std) != 3 or not all(math.isfinite(v) for v in (*pre.mean, *pre.std)) \
+            or min(pre.std) <= 0:
+        fail("preprocess.mean/std", "3 finite means and 3 positive stds", (pre.mean, pre.std))
+    if len(pre.letterbox_fill) != 3 or not all(0 <= v <= 255 for v in pre.letterbox_fill):
+        fail("preprocess.letterbox_fill", "3 integers in 0..255", pre.letterbox_fill)
+    score_range = manifest.score_range
+    if len(score_range) != 2 or not all(map(math.isfinite, score_range)) or score_range[0] >= score_range[1]:
+        fail("score_range", "[low, high] with low < high", score_range)
+    if not manifest.class_names:
+        fail("class_names", "at least one class", manifest.class_names)
+    _check_specs("inputs", manifest.inputs, _expected_inputs(pre), where)
+    _check_specs("outputs", manifest.outputs, _expected_outputs(manifest.top_k), where)
+    for i, art in enumerate(manifest.artifacts):
+        at = f"artifacts[{i}]"
+        for name, value, allowed in (("kind", art.kind, KINDS), ("precision", art.precision, PRECISIONS),
+                                     ("target", art.target, TARGETS), ("quant_format", art.quant_format,
+                                                                        (None, *QUANT_FORMATS))):
+            if value not in allowed:
+                fail(f"{at}.{name}", f"one of {list(allowed)}", value)
+        if not isinstance(art.details, dict):
+            fail(f"{at}.details", "an object", art.details)
+        if art.file not in manifest.files:
+            fail(f"{at}.file", "a file listed in 'files' with its sha256", art.file)
+        art.engine_facts()
+    for name, digest in manifest.files.items():
+        if not _SHA256.fullmatch(digest):
+            fail(f"files[{name!r}]", "a sha256 of 64 lowercase hex digits", digest)
+
+
+def _expected_inputs(pre: Preprocess) -> tuple[tuple[str, str, tuple], ...]:
+    """(name, dtype, shape) the contract gives the inputs; "text" stands for the text axis: TEXT_AXIS in schema 2,
+    max_text_length in a schema-1 (fixed-length) graph."""
+    size = pre.image_size
+    return ((INPUT_IDS, "int64", (BATCH_AXIS, "text")), (ATTENTION_MASK, "int64", (BATCH_AXIS, "text")),
+            (PIXEL_VALUES, "float32", (BATCH_AXIS, 3, size, size)))
+
+
+def _expected_outputs(top_k: int) -> tuple[tuple[str, str, tuple], ...]:
+    return ((SCORE, "float32", (BATCH_AXIS,)), (BOXES, "float32", (BATCH_AXIS, top_k, 4)),
+            (CONFIDENCES, "float32", (BATCH_AXIS, top_k)), (LABELS, "int64", (BATCH_AXIS, top_k)))
+
+
+def _check_specs(field_name: str, specs: tuple[TensorSpec, ...], expected: tuple, where: str) -> None:
+    got = [(s.name, s.dtype, s.shape) for s in specs]
+    ok = len(got) == len(expected) and all(
+        name == want_name and dtype == want_dtype and len(shape) == len(want_shape)
+        and all(_dim_ok(d, w) for d, w in zip(shape, want_shape))
+        for (name, dtype, shape), (want_name, want_dtype, want_shape) in zip(got, expected))
+    if not ok:
+        want = [(n, d, ["text_length" if x == "text" else x for x in s]) for n, d, s in expected]
+        raise BundleError(f"{where}: field {field_name!r} is {[[n, d, list(s)] for n, d, s in got]}, expected the "
+                          f"contract's {want}")
+
+
+def _dim_ok(got: Any, want: Any) -> bool:
+    if want == "text":  # the symbolic text axis, or a schema-1 graph's fixed length
+        return got == TEXT_AXIS or (type(got) is int and got > 0)
+    return got == want and type(got) is type(want)
 
 
 def _check_member_names(data: dict[str, Any], where: str) -> None:

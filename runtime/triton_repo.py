@@ -79,8 +79,8 @@ def _quote(text: str) -> str:
 
 
 def engine_max_batch(artifact: Artifact) -> int | None:
-    batch = artifact.details.get("batch") if isinstance(artifact.details, dict) else None
-    return int(batch["max"]) if isinstance(batch, dict) and "max" in batch else None
+    facts = artifact.engine_facts()
+    return facts.batch[2] if facts is not None and facts.batch is not None else None
 
 
 def model_config_text(manifest: Manifest, artifact: Artifact, name: str, max_batch: int = 16,

@@ -142,3 +142,38 @@ def signed_bundle(tiny_bundle, signing_keys, tmp_path):
     shutil.copytree(tiny_bundle, out)
     sign_bundle(out, signing_keys[0])
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def manifests_obey_the_published_schema():
+    """Every manifest.json the tests make export or build-engine write is checked against the published JSON
+    Schema as it is written (bundle.write_manifest writes through bundle.write_text_atomic)."""
+    jsonschema = _optional("jsonschema")  # the [dev] extra; without it the suite runs unchecked
+    if jsonschema is None:
+        yield
+        return
+    import json
+
+    from edge_clipguard import bundle
+    from edge_clipguard.manifest_schema import manifest_json_schema
+
+    validator = jsonschema.Draft202012Validator(manifest_json_schema())
+    real = bundle.write_text_atomic
+
+    def checked(path, text, *args, **kwargs):
+        if str(path).endswith(bundle.MANIFEST_NAME):
+            validator.validate(json.loads(text))
+        return real(path, text, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bundle, "write_text_atomic", checked)
+        yield
+
+
+def _optional(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None

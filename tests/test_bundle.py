@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from edge_clipguard.bundle import (
     BundleError,
+    EngineFacts,
     manifest_from_dict,
     parse_precisions,
     read_manifest,
@@ -136,3 +138,74 @@ def test_an_unknown_resize_method_in_a_manifest_is_refused_naming_the_field(tiny
     data["preprocess"]["resize"] = "bicubic"
     with pytest.raises(BundleError, match=r"preprocess\.resize' is 'bicubic'"):
         manifest_from_dict(data)
+
+
+MEANINGLESS = {
+    "top_k": (("top_k",), 0),
+    "preprocess.mean/std": (("preprocess", "std"), [0.5, 0.0, 0.5]),
+    "preprocess.letterbox_fill": (("preprocess", "letterbox_fill"), [300, 0, 0]),
+    "score_range": (("score_range",), [10.0, 0.0]),
+    "class_names": (("class_names",), []),
+    "artifacts[0].kind": (("artifacts", 0, "kind"), "zip"),
+    "artifacts[0].precision": (("artifacts", 0, "precision"), "int4"),
+    "artifacts[0].target": (("artifacts", 0, "target"), "gpu"),
+    "artifacts[0].quant_format": (("artifacts", 0, "quant_format"), "qdq-u4"),
+    "artifacts[0].file": (("artifacts", 0, "file"), "model.other.onnx"),
+    "inputs": (("inputs", 0, "dtype"), "float64"),
+    "outputs": (("outputs", 1, "shape"), ["batch", 8, 5]),
+    "files['tokenizer.json']": (("files", "tokenizer.json"), "not-a-digest"),
+}
+
+
+@pytest.mark.parametrize("field_name", sorted(MEANINGLESS))
+def test_a_value_without_meaning_is_refused_naming_its_field(tiny_bundle, field_name):
+    data = json.loads((tiny_bundle / "manifest.json").read_text())
+    path, value = MEANINGLESS[field_name]
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(BundleError, match=re.escape(f"field {field_name!r}")):
+        manifest_from_dict(data)
+
+
+def test_inputs_in_another_order_are_refused(tiny_bundle):
+    data = json.loads((tiny_bundle / "manifest.json").read_text())
+    data["inputs"] = data["inputs"][::-1]
+    with pytest.raises(BundleError, match="field 'inputs' .* expected the contract's"):
+        manifest_from_dict(data)
+
+
+def test_pixel_values_must_match_the_image_size(tiny_bundle):
+    data = json.loads((tiny_bundle / "manifest.json").read_text())
+    data["preprocess"]["image_size"] = 96
+    with pytest.raises(BundleError, match="field 'inputs'"):
+        manifest_from_dict(data)
+
+
+def _with_engine(tiny_bundle, details: dict) -> dict:
+    data = json.loads((tiny_bundle / "manifest.json").read_text())
+    data["artifacts"].append({"file": "model.fp32.plan", "kind": "tensorrt-engine", "precision": "fp32",
+                              "target": "tensorrt", "quant_format": None, "details": details})
+    data["files"]["model.fp32.plan"] = "ab" * 32
+    return data
+
+
+def test_engine_facts_are_typed(tiny_bundle):
+    details = {"tensorrt_version": "10.3.0", "compute_capability": "8.7", "gpu_name": "Orin",
+               "batch": {"min": 1, "opt": 2, "max": 8}, "text_length": {"min": 8, "opt": 16, "max": 16}}
+    manifest = manifest_from_dict(_with_engine(tiny_bundle, details))
+    facts = manifest.artifact("model.fp32.plan").engine_facts()
+    assert facts == EngineFacts("10.3.0", "8.7", "Orin", (1, 2, 8), (8, 16, 16))
+
+
+@pytest.mark.parametrize(("details", "message"), [
+    ({"tensorrt_version": "10.3.0", "compute_capability": 87}, "compute_capability like"),
+    ({"tensorrt_version": "10.3.0", "compute_capability": "8.7", "batch": {"min": 4, "opt": 2, "max": 8}},
+     r"model.fp32.plan.batch: expected integers 1 <= min <= opt <= max"),
+    ({"tensorrt_version": "10.3.0", "compute_capability": "8.7", "text_length": [8, 16, 64]},
+     r"model.fp32.plan.text_length: expected"),
+])
+def test_malformed_engine_facts_are_refused_when_parsed(tiny_bundle, details, message):
+    with pytest.raises(BundleError, match=message):
+        manifest_from_dict(_with_engine(tiny_bundle, details))

@@ -23,8 +23,12 @@ from edge_clipguard.errors import ClipGuardError
 FUZZ = settings(max_examples=200, deadline=None)
 VALID = Manifest(
     schema_version=SCHEMA_VERSION, package_version="0.1.0", config_name="tiny", class_names=("circle", "star"),
-    score_range=(0.0, 10.0), top_k=8, inputs=(TensorSpec("input_ids", "int64", ("batch", 16)),),
-    outputs=(TensorSpec("score", "float32", ("batch",)),),
+    score_range=(0.0, 10.0), top_k=8,
+    inputs=(TensorSpec("input_ids", "int64", ("batch", "text_length")),
+            TensorSpec("attention_mask", "int64", ("batch", "text_length")),
+            TensorSpec("pixel_values", "float32", ("batch", 3, 64, 64))),
+    outputs=(TensorSpec("score", "float32", ("batch",)), TensorSpec("boxes", "float32", ("batch", 8, 4)),
+             TensorSpec("confidences", "float32", ("batch", 8)), TensorSpec("labels", "int64", ("batch", 8))),
     preprocess=Preprocess(image_size=64, mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2), letterbox_fill=(114, 114, 114),
                           max_text_length=16),
     artifacts=(Artifact("model.fp32.onnx", "onnx", "fp32"),), files={"model.fp32.onnx": "ab" * 32},

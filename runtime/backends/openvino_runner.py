@@ -212,5 +212,8 @@ def uint8_canvas_spec(spec: TensorSpec) -> TensorSpec:
 
 
 def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    """The first line of OpenVINO's message that says something: it leads with "Exception from src/...:N:"
+    lines naming its own source files."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith("Exception from ")]
+    return (said or lines or [type(exc).__name__])[0][:200]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ...bundle import Artifact, TensorSpec
+from ...bundle import Artifact, EngineFacts, TensorSpec
 from ...contract import BATCH_AXIS
 from ...cuda_runtime import INSTALL_HINT, cuda_call, gpu_info, import_cudart
 from ...errors import CudaError
@@ -48,26 +48,25 @@ def _version3(version: str) -> str:
     return ".".join(str(version).split(".")[:3])
 
 
-def check_engine_compatible(details: dict[str, Any], trt_version: str, compute_capability: str,
+def check_engine_compatible(facts: EngineFacts | None, trt_version: str, compute_capability: str,
                             engine: str = "engine") -> None:
     """Refuse an engine whose recorded TensorRT major.minor.patch or compute capability differs from ours.
 
     TensorRT plans are specific to the exact TensorRT release and the GPU architecture they were built on;
     loading one elsewhere fails with an opaque deserialization error or, worse, picks wrong kernels.
+    ``facts``: the artifact's ``engine_facts()`` (None when the manifest records none).
     """
-    built_version = details.get("tensorrt_version")
-    built_cc = details.get("compute_capability")
     rebuild = "rebuild it on this machine with 'edge-clipguard build-engine BUNDLE'"
-    if not built_version or not built_cc:
+    if facts is None:
         raise EngineMismatchError(f"{engine}: the manifest records no tensorrt_version/compute_capability; {rebuild}")
-    if _version3(built_version) != _version3(trt_version):
+    if _version3(facts.tensorrt_version) != _version3(trt_version):
         raise EngineMismatchError(
-            f"{engine}: built with TensorRT {_version3(built_version)}, this machine has TensorRT "
+            f"{engine}: built with TensorRT {_version3(facts.tensorrt_version)}, this machine has TensorRT "
             f"{_version3(trt_version)} (engines are not portable across versions); {rebuild}")
-    if str(built_cc) != str(compute_capability):
+    if facts.compute_capability != str(compute_capability):
         raise EngineMismatchError(
-            f"{engine}: built for compute capability {built_cc} ({details.get('gpu_name', 'unknown GPU')}), this GPU "
-            f"is {compute_capability}; {rebuild}")
+            f"{engine}: built for compute capability {facts.compute_capability} ({facts.gpu_name or 'unknown GPU'}), "
+            f"this GPU is {compute_capability}; {rebuild}")
 
 
 def _numpy_dtype(trt, trt_dtype) -> np.dtype:
@@ -175,7 +174,7 @@ class TensorRTRunner(Runner):
             plan = ModelFile.read(self.engine_path)
         cuda_call(cudart, cudart.cudaSetDevice(self.device_index), f"cudaSetDevice({self.device_index})")
         _, cc = gpu_info(cudart, self.device_index)
-        check_engine_compatible(self.artifact.details, trt.__version__, cc, engine=str(self.engine_path))
+        check_engine_compatible(self.artifact.engine_facts(), trt.__version__, cc, engine=str(self.engine_path))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
         self._engine = self._runtime.deserialize_cuda_engine(plan.data)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edge_clipguard.bundle import Artifact, read_manifest
+from edge_clipguard.bundle import Artifact, EngineFacts, read_manifest
 from edge_clipguard.errors import ClipGuardError
 from edge_clipguard.runtime.backends.tensorrt_runner import (
     EngineMismatchError,
@@ -17,7 +17,8 @@ from edge_clipguard.runtime.backends.tensorrt_runner import (
 )
 from edge_clipguard.runtime.errors import BackendError
 
-BUILT = {"tensorrt_version": "10.3.0.30", "compute_capability": "8.7", "gpu_name": "Orin"}
+BUILT_DETAILS = {"tensorrt_version": "10.3.0.30", "compute_capability": "8.7", "gpu_name": "Orin"}
+BUILT = EngineFacts("10.3.0.30", "8.7", "Orin")
 
 
 def test_same_version_and_architecture_is_accepted():
@@ -44,13 +45,14 @@ def test_another_gpu_architecture_is_refused_naming_both():
 
 def test_an_engine_without_recorded_versions_is_refused():
     with pytest.raises(EngineMismatchError, match="records no tensorrt_version"):
-        check_engine_compatible({"compute_capability": "8.7"}, "10.3.0", "8.7")
+        check_engine_compatible(Artifact("m.plan", "tensorrt-engine", "fp32", "tensorrt", None,
+                                         {"compute_capability": "8.7"}).engine_facts(), "10.3.0", "8.7")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
 def test_activate_without_tensorrt_gives_the_install_hint(tiny_bundle):
     manifest = read_manifest(tiny_bundle)
-    artifact = Artifact("model.fp32.plan", "tensorrt-engine", "fp32", "tensorrt", None, dict(BUILT))
+    artifact = Artifact("model.fp32.plan", "tensorrt-engine", "fp32", "tensorrt", None, dict(BUILT_DETAILS))
     runner = TensorRTRunner(tiny_bundle / "model.fp32.plan", artifact, manifest.inputs, manifest.outputs)
     with pytest.raises(BackendError) as info:
         runner.activate()

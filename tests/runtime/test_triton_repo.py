@@ -46,7 +46,8 @@ def test_repository_configs_parse_and_match_the_bundle(tiny_bundle, tmp_path):
 
 def test_plan_and_cpu_artifacts_get_their_backend_kind_and_batch_cap(tiny_bundle):
     manifest = read_manifest(tiny_bundle)
-    plan = Artifact("model.int8.plan", ENGINE, "int8", "tensorrt", details={"batch": {"min": 1, "opt": 4, "max": 4}})
+    plan = Artifact("model.int8.plan", ENGINE, "int8", "tensorrt", details={
+        "tensorrt_version": "10.3.0", "compute_capability": "8.7", "batch": {"min": 1, "opt": 4, "max": 4}})
     assert model_name(plan) == "clipguard_int8_plan"
     config = parse(model_config_text(manifest, plan, model_name(plan), max_batch=16))
     assert config.platform == "tensorrt_plan" and config.max_batch_size == 4
