@@ -7,17 +7,42 @@ Everything is written next to its final place under a temporary name, then renam
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it (Linux reports it in /proc since 4.7). Setting it to read it
+    back, the only portable way, briefly changes it for every thread of the process: the last resort here."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE): readers see the old or the new entry at each
+    name, never none. False where the platform or filesystem cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _normal_mode(path: Path, is_dir: bool) -> None:
@@ -74,7 +99,9 @@ def write_text_atomic(path: str | os.PathLike, text: str, mode: int | None = Non
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Build a directory under a temporary sibling name; move it into place on success.
 
-    An existing directory at ``path`` is replaced only after the new one is complete.
+    An existing directory at ``path`` is replaced only after the new one is complete, by swapping the two in one
+    step where the OS can (Linux), so ``path`` is never missing, even to a concurrent reader or writer;
+    elsewhere it is renamed away just before the new one is renamed in.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +109,9 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         _normal_mode(tmp, is_dir=True)
-        if final.exists():
+        if final.is_dir() and _exchange(tmp, final):
+            shutil.rmtree(tmp, ignore_errors=True)  # now the old directory
+        elif final.exists():
             old = final.with_name(f".{final.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(final, old)

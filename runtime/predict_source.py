@@ -8,7 +8,10 @@ are closed, so what ran is written). Progress (frames, fps) goes to stderr unles
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,6 +90,25 @@ def pair_jobs(pairs: list[tuple[str, Path]]) -> Iterator[Job]:
     return ((Frame(str(image), index, None, image), text) for index, (text, image) in enumerate(pairs))
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a service manager stopping the app, ``kill``) ends a run as Ctrl-C does: every sink is closed, so
+    the JSONL is complete and the video playable. Only in the main thread, where Python runs signal handlers;
+    the previous handler comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(predictor, jobs: Iterator[Job], sinks: list, total: int | None = None, batch_size: int = 8,
         workers: int = 2, quiet: bool = False) -> RunSummary:
     """Predict every (frame, text) job and hand each result to every sink; see the module docstring."""
@@ -103,16 +125,17 @@ def run(predictor, jobs: Iterator[Job], sinks: list, total: int | None = None, b
     interrupted = False
     started = time.perf_counter()
     try:
-        for item in predictor.predict_stream(pairs(), batch_size=batch_size, workers=workers):
-            frame, text = meta.pop(item.index)
-            items += 1
-            errors += not item.ok
-            for sink in sinks:
-                sink.write(frame, text, item.result, item.error)
-            if (frame.source, frame.index) != last_frame:
-                last_frame = (frame.source, frame.index)
-                frames += 1
-                progress.update(frames)
+        with sigterm_as_interrupt():
+            for item in predictor.predict_stream(pairs(), batch_size=batch_size, workers=workers):
+                frame, text = meta.pop(item.index)
+                items += 1
+                errors += not item.ok
+                for sink in sinks:
+                    sink.write(frame, text, item.result, item.error)
+                if (frame.source, frame.index) != last_frame:
+                    last_frame = (frame.source, frame.index)
+                    frames += 1
+                    progress.update(frames)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -70,13 +70,16 @@ class _VideoWriter:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".mp4", dir=path.parent)
         os.close(fd)
         self.tmp = Path(tmp)
-        self.container = av.open(str(self.tmp), mode="w")
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        rate = round(fps or 25)
-        self.stream = self.container.add_stream(codec, rate=rate)
-        self.stream.width, self.stream.height = (v - v % 2 for v in size)  # yuv420p needs even sides
-        self.stream.pix_fmt = "yuv420p"
         self.av = av
+        try:
+            self.container = av.open(str(self.tmp), mode="w")
+            codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+            self.stream = self.container.add_stream(codec, rate=round(fps or 25))
+            self.stream.width, self.stream.height = (v - v % 2 for v in size)  # yuv420p needs even sides
+            self.stream.pix_fmt = "yuv420p"
+        except Exception as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise SourceError(f"{path}: cannot write a video there ({str(exc).splitlines()[0][:200]})") from None
 
     def write(self, picture: Image.Image) -> None:
         picture = picture.crop((0, 0, self.stream.width, self.stream.height))
@@ -85,12 +88,17 @@ class _VideoWriter:
             self.container.mux(packet)
 
     def close(self) -> None:
+        """Flush and move the video into place; a failed encode leaves no temporary file behind."""
         try:
-            for packet in self.stream.encode():
-                self.container.mux(packet)
-        finally:
-            self.container.close()
-        os.replace(self.tmp, self.path)
+            try:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+            finally:
+                self.container.close()
+            os.replace(self.tmp, self.path)
+        except Exception as exc:
+            self.tmp.unlink(missing_ok=True)
+            raise SourceError(f"{self.path}: video encoding failed ({str(exc).splitlines()[0][:200]})") from None
 
 
 class DrawSink:
