@@ -99,20 +99,28 @@ def read_ahead(frames: Iterator[Frame], size: int, timeout: float | None, name: 
     items: queue.Queue = queue.Queue(maxsize=size)
     done, stop = object(), threading.Event()
 
+    def offer(item) -> bool:
+        """Put ``item`` when there is room; False once the consumer has left (never blocks past that)."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def reader():
         try:
             for frame in frames:
-                while not stop.is_set():
-                    try:
-                        items.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(frame):
                     return
-            items.put(done)
+            offer(done)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            items.put(exc)
+            offer(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:  # the source's own cleanup (a video container, a camera) runs now
+                close()
 
     thread = threading.Thread(target=reader, name=f"clipguard-source-{name}", daemon=True)
     thread.start()

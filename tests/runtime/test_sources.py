@@ -153,3 +153,24 @@ def test_coco_results_use_xywh_boxes_and_folder_positions(tiny_bundle, folder, t
 def test_source_mode_needs_exactly_one_of_text_and_texts(tiny_bundle, folder, capsys):
     assert _predict(tiny_bundle, "--source", folder) == 2
     assert "exactly one of --text and --texts" in capsys.readouterr().err
+
+
+def test_the_reader_thread_ends_when_the_consumer_leaves():
+    import threading
+
+    closed = threading.Event()
+
+    def source():
+        try:
+            yield from range(2)  # the reader fills the one-slot queue, then waits to say "done"
+        finally:
+            closed.set()
+
+    frames = read_ahead(source(), size=1, timeout=5.0, name="leaving")
+    assert next(frames) == 0
+    time.sleep(0.3)
+    frames.close()  # the consumer leaves with a frame and "done" still to hand over
+    reader = [t for t in threading.enumerate() if t.name == "clipguard-source-leaving"]
+    for thread in reader:
+        thread.join(timeout=3.0)
+    assert not any(t.is_alive() for t in reader) and closed.is_set()
