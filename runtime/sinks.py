@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -102,30 +103,47 @@ class _VideoWriter:
 
 
 class DrawSink:
-    """Draws the results of one text (``text``: the first of several, so each frame is drawn once)."""
+    """Draws the results of one text (``text``: the first of several, so each frame is drawn once).
 
-    def __init__(self, path: str | Path, info: SourceInfo, text: str | None = None):
+    Pictures of an image or a folder are decoded at full size (the Predictor decoded them at the reduced scale
+    its input needs), drawn and saved on a worker thread, so the main thread keeps feeding inference; ``close``
+    waits for them. Video frames are arrays already and go to the encoder in order."""
+
+    def __init__(self, path: str | Path, info: SourceInfo, text: str | None = None, workers: int = 2):
         self.path = Path(path)
         self.info = info
         self.text = text
         self._video: _VideoWriter | None = None
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="clipguard-draw") \
+            if info.kind in ("image", "folder") else None
+        self._pending: list[Future] = []
 
     def write(self, frame: Frame, text: str, result: Result | None, error: str | None) -> None:
         if result is None or (self.text is not None and text != self.text):
             return
+        if self._pool is not None:
+            self._pending = [f for f in self._pending if not f.done() or f.exception()]
+            self._pending.append(self._pool.submit(self._save_picture, frame, result, text))
+            return
+        picture = draw_result(_pixels(frame), result, text)
+        if self._video is None:
+            self._video = _VideoWriter(self.path, picture.size, self.info.fps)
+        self._video.write(picture)
+
+    def _save_picture(self, frame: Frame, result: Result, text: str) -> None:
         picture = draw_result(_pixels(frame), result, text)
         if self.info.kind == "image":
             save_image_atomic(picture, self.path)
-        elif self.info.kind == "folder":
+        else:
             name = Path(frame.source).name
             save_image_atomic(picture, self.path / (name if Path(name).suffix.lower() in (".jpg", ".jpeg", ".png")
                                                     else Path(name).stem + ".png"))
-        else:
-            if self._video is None:
-                self._video = _VideoWriter(self.path, picture.size, self.info.fps)
-            self._video.write(picture)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)  # every picture written, even after Ctrl-C
+            for future in self._pending:
+                future.result()  # a failed save raises here, once all the others are done
         if self._video is not None:  # finished properly even after Ctrl-C: a playable video of what ran
             self._video.close()
 

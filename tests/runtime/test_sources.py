@@ -174,3 +174,17 @@ def test_the_reader_thread_ends_when_the_consumer_leaves():
     for thread in reader:
         thread.join(timeout=3.0)
     assert not any(t.is_alive() for t in reader) and closed.is_set()
+
+
+def test_folder_pictures_are_drawn_off_the_main_thread_and_all_written(tiny_bundle, folder, tmp_path, monkeypatch):
+    import threading
+
+    from edge_clipguard.runtime import sinks
+
+    threads = []
+    real = sinks.draw_result
+    monkeypatch.setattr(sinks, "draw_result", lambda *a: threads.append(threading.current_thread().name) or real(*a))
+    out = tmp_path / "drawn"
+    assert _predict(tiny_bundle, "--text", "a star", "--source", folder, "--draw", out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.png", "c.png"]
+    assert len(threads) == 3 and all(name.startswith("clipguard-draw") for name in threads)
