@@ -373,15 +373,19 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
     note = use_own_libpython()
     check_stub_libpython(os.environ)
     stop = stop_event or threading.Event()
-    handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            handlers[sig] = signal.signal(sig, lambda *_: stop.set())
-    logging.getLogger("pytriton").setLevel(logging.ERROR)  # bad requests: our one line, not a traceback each
-    predictors = load_predictors(config)
-    pool = ThreadPoolExecutor(max_workers=config.prepare_workers, thread_name_prefix="clipguard-serve")
-    triton = None
+    handlers: dict = {}
+    predictors: list = []
+    pool = triton = None
     try:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):  # inside the try: a failed start restores them
+                handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+        logging.getLogger("pytriton").setLevel(logging.ERROR)  # bad requests: our one line, not a traceback each
+        predictors = load_predictors(config)
+        if stop.is_set():  # Ctrl-C or SIGTERM while the model loaded: stop before Triton starts, never "ready"
+            log("stopping: asked to stop while the model was loading")
+            return
+        pool = ThreadPoolExecutor(max_workers=config.prepare_workers, thread_name_prefix="clipguard-serve")
         top_k = predictors[0].manifest.top_k
         triton = Triton(config=TritonConfig(
             http_address=config.host, http_port=config.http_port, grpc_address=config.host,
@@ -403,12 +407,14 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
         if not _add_model_parameters(triton, config.model_name, model_parameters(predictors[0], config)):
             log("warning: this PyTriton version does not take model config parameters; class names are only in "
                 "the bundle's manifest.json")
-        if not stop.is_set():
-            try:
-                triton.run()
-            except Exception as exc:
-                text = str(exc)
-                raise ServeError(f"Triton did not start: {_last_error_line(text)}{_startup_hint(text)}") from None
+        if stop.is_set():
+            log("stopping: asked to stop while the model was loading")
+            return
+        try:
+            triton.run()
+        except Exception as exc:
+            text = str(exc)
+            raise ServeError(f"Triton did not start: {_last_error_line(text)}{_startup_hint(text)}") from None
         batching = (f"dynamic batching up to {config.max_batch}, {config.max_queue_delay_us} us queue delay"
                     if config.dynamic_batching else f"no dynamic batching (max batch {config.max_batch} per request)")
         log(f"model {config.model_name!r} ready: http://{config.host}:{config.http_port} "
@@ -426,9 +432,10 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
     finally:
         if triton is not None:
             triton.stop()
-        pool.shutdown(wait=True)
+        if pool is not None:
+            pool.shutdown(wait=True)
         for p in predictors:
             p.close()
         for sig, previous in handlers.items():
             signal.signal(sig, previous)
-    log("stopped")
+        log("stopped")

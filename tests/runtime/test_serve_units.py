@@ -173,3 +173,43 @@ def test_importing_serve_and_the_cli_loads_neither_pytriton_nor_torch():
     assert out.stdout.strip() == "[]"
 
 
+
+
+def _serve_config(bundle, free_ports, **overrides):
+    http, grpc, metrics = free_ports(3)
+    return S.ServeConfig(bundle=str(bundle), http_port=http, grpc_port=grpc, metrics_port=metrics, device="cpu",
+                         backend="onnxruntime", threads=1, **overrides)
+
+
+def test_a_stop_while_the_model_loads_ends_cleanly_and_never_says_ready(tiny_bundle, free_ports):
+    import signal
+    import threading
+
+    pytest.importorskip("pytriton")
+    before = signal.getsignal(signal.SIGTERM)
+    stop, lines = threading.Event(), []
+    real = S.load_predictors
+
+    def load_then_ctrl_c(config):  # the signal arrives while the bundle loads
+        predictors = real(config)
+        stop.set()
+        return predictors
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(S, "load_predictors", load_then_ctrl_c)
+        S.serve(_serve_config(tiny_bundle, free_ports), log=lines.append, stop_event=stop)
+    assert not any("ready" in line for line in lines), lines
+    assert "asked to stop while the model was loading" in lines[0] and lines[-1] == "stopped"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_failed_start_restores_the_signal_handlers(tmp_path, free_ports):
+    import signal
+
+    from edge_clipguard.errors import ClipGuardError
+
+    pytest.importorskip("pytriton")
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(ClipGuardError):
+        S.serve(_serve_config(tmp_path / "no_bundle", free_ports), log=lambda _line: None)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
