@@ -13,6 +13,7 @@ Run ``python -m edge_clipguard.data.calibration --out calibration_data`` to rebu
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from pathlib import Path
 
@@ -96,8 +97,17 @@ def make_calibration_set(out_dir: str | Path, count: int = DEFAULT_COUNT, seed: 
 
 
 def committed_calibration_dir(start: Path | None = None) -> Path:
-    """The repository's ``calibration_data/``: the first folder above this package (installed
-    editable from the checkout) that holds ``calibration_data/calib.jsonl``."""
+    """The committed calibration set: package data ``edge_clipguard.calibration_data`` (inside the wheel; in an
+    editable install, the checkout's ``calibration_data/``), else, for a source tree used without installing it,
+    the first folder above this package that holds ``calibration_data/calib.jsonl``."""
+    if start is None:
+        try:
+            spec = importlib.util.find_spec(f"edge_clipguard.{COMMITTED_DIR}")
+        except (ImportError, ValueError):
+            spec = None
+        for location in (spec.submodule_search_locations or []) if spec is not None else []:
+            if (Path(location) / CALIB_MANIFEST).is_file():
+                return Path(location)
     here = (start or Path(__file__)).resolve()
     for parent in here.parents:
         if (parent / COMMITTED_DIR / CALIB_MANIFEST).is_file():
