@@ -61,20 +61,26 @@ def read_pairs(path: str | Path) -> list[tuple[str, Path]]:
 
 
 class Progress:
-    """``\\r<n>[/<total>] frames, <fps> fps`` on stderr, at most twice a second."""
+    """``<n>[/<total>] frames, <fps> fps`` on stderr: on a terminal one line redrawn at most twice a second; in a
+    log file (stderr not a terminal) a plain line every 10 s, so a log holds lines, not carriage returns."""
 
     def __init__(self, total: int | None, quiet: bool):
         self.total, self.quiet = total, quiet
         self.started = self.last = time.perf_counter()
+        self.terminal = sys.stderr.isatty() if hasattr(sys.stderr, "isatty") else False
 
     def update(self, frames: int, force: bool = False) -> None:
         now = time.perf_counter()
-        if self.quiet or (not force and now - self.last < 0.5):
+        if self.quiet or (not force and now - self.last < (0.5 if self.terminal else 10.0)):
             return
         self.last = now
         fps = frames / (now - self.started) if now > self.started else 0.0
         of = f"/{self.total}" if self.total else ""
-        print(f"\r{frames}{of} frames, {fps:.1f} fps", end="\n" if force else "", file=sys.stderr, flush=True)
+        line = f"{frames}{of} frames, {fps:.1f} fps"
+        if self.terminal:
+            print(f"\r{line}", end="\n" if force else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
 
 Job = tuple[Frame, str]

@@ -32,6 +32,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
 from .loop import batch_forward, batch_losses, make_optimizer, step_limit, warmup_cosine
 from .losses import DEFAULT_WEIGHTS, weighted_total
+from .progress import StepProgress
 from .run_dir import remove_stale_temp_files, trim_log
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -306,8 +307,6 @@ class Trainer:
     def fit(self, resume: bool = False, stop_at: int | None = None) -> dict:
         """Train to the configured number of steps. ``resume`` continues from ``out/last.pt``;
         ``stop_at`` pauses early (saving ``last.pt``) without changing the schedule's length."""
-        from tqdm import tqdm
-
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(self.cfg.seed)
         if self.is_main:
@@ -321,7 +320,7 @@ class Trainer:
             for name in ("steps.jsonl", "epochs.jsonl"):
                 (self.out / name).unlink(missing_ok=True)
         started = time.perf_counter()
-        bar = tqdm(total=self.steps, initial=self.step, desc="train", disable=not (self.cfg.progress and self.is_main))
+        bar = StepProgress(self.steps, self.step, "train", enabled=self.cfg.progress and self.is_main)
         last_val: dict = {}
         end = min(self.steps, stop_at) if stop_at else self.steps
         while self.step < end:
@@ -337,8 +336,7 @@ class Trainer:
                 pending = []
                 self._log("steps.jsonl", row)
                 self._check_diverging()
-                bar.set_postfix(loss=f"{row['loss']:.3f}", clip="y" if row["clipped"] else "n")
-                bar.update(1)
+                bar.update(loss=f"{row['loss']:.3f}", clip="y" if row["clipped"] else "n")
                 if self.step >= end:
                     break
             epoch_done = self.step % max(1, len(self.loader(self.epoch)) // self.cfg.grad_accum) == 0
