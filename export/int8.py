@@ -185,11 +185,13 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     reference = predict_dataset(torch_infer(fp32_model), val_set, 8)
     ref_acc = accuracy(reference, reference, val_rows, cfg.num_classes)
     fp32_size = (bundle / FP32_ONNX).stat().st_size
-    arts, rows = [], []
+    arts, rows, unresolved = [], [], None
     for name, fmt, target, seconds, extra in written:
-        by_backend = {backend: accuracy(predict_dataset(infer, val_set, 8), reference, val_rows, cfg.num_classes)
+        by_backend = {backend: accuracy(predict_dataset(infer, val_set, 8), reference, val_rows, cfg.num_classes,
+                                        intervals=True)
                       for backend, infer in cpu_runners(bundle / name)}
         acc = by_backend["onnxruntime"]
+        unresolved = unresolved or acc.unresolved_note()
         size = (bundle / name).stat().st_size
         details = {"opset": req.opset, "method": method, "calibration_samples": len(calib),
                    "size_ratio_vs_fp32": round(size / fp32_size, 4), "validation_rows": len(val_rows),
@@ -200,6 +202,8 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
             label = name if backend == "onnxruntime" else f"{name} [{backend}]"
             rows.append(ArtifactReport(label, f"int8 {fmt}", size / 1e6, backend_acc.describe(ref_acc),
                                        seconds if backend == "onnxruntime" else 0.0))
+    if unresolved:
+        notes.append(f"warning: {unresolved}")
     notes.append(f"int8 method: {method}; {INT8_ONNX} is for TensorRT and OpenVINO"
                  + (f", {INT8_CPU_ONNX} for ONNX Runtime CPU" if req.cpu_int8 else
                     "; for CPU devices with ONNX Runtime only, add --cpu-int8 (a U8S8 twin ORT runs fast)"))
@@ -219,7 +223,11 @@ def cpu_runners(path: Path) -> list[tuple[str, object]]:
 def _accuracy_details(acc, ref_acc) -> dict:
     return {"score_r": acc.score_r, "map50": acc.map50, "fp32_score_r": ref_acc.score_r,
             "fp32_map50": ref_acc.map50, "score_r_vs_fp32": acc.score_r_vs_fp32,
-            "score_mae_vs_fp32": acc.score_mae_vs_fp32}
+            "score_mae_vs_fp32": acc.score_mae_vs_fp32,
+            "map50_minus_fp32": acc.map50_delta.to_dict() if acc.map50_delta else None,
+            "score_r_minus_fp32": acc.score_r_delta.to_dict() if acc.score_r_delta else None,
+            "resolves_1_point": acc.unresolved_note() is None}
+
 
 
 def _write_cpu_twin(bundle: Path, fp32_model, calib_set, real_feeds) -> tuple:

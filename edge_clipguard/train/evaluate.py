@@ -133,9 +133,13 @@ def evaluate_model(infer: Infer, samples: list[Sample], tokenizer, cfg: ModelCon
 
 def evaluate_samples(model, tokenizer, samples: list[Sample], batch_size: int = 16, device="cpu") -> dict:
     """Full evaluation of one checkpoint on manifest rows, plus the text-masked ablation."""
+    from .intervals import metric_intervals
+
     cfg = model.cfg
     infer = torch_infer(model, device)
-    result, _ = evaluate_model(infer, samples, tokenizer, cfg, batch_size)
+    result, pred = evaluate_model(infer, samples, tokenizer, cfg, batch_size)
+    truth = np.asarray([np.nan if s.score is None else s.score for s in samples], dtype=np.float64)
+    result["ci95"] = metric_intervals(pred, truth, cfg.num_classes)
     # The ablation needs only the rows with an image: a text-only row with its text removed holds
     # nothing at all (blank image, empty text), so it would add cost and a constant score.
     with_image = [dataclasses.replace(s, text="") for s in samples if s.image is not None]
@@ -151,7 +155,13 @@ def format_report(result: dict) -> str:
     for domain, m in result["score"].items():
         lines.append(f"{domain:<10}{m['n']:>7}{m['pearson']:>10.3f}{m['mae']:>8.3f}{m['r2']:>8.3f}")
     det = result["detection"]
-    lines.append(f"detection on {det['images']} images: mAP50 {det['map50']:.3f}  mAP50-95 {det['map50_95']:.3f}")
+    ci = result.get("ci95", {})
+    band = f" [95 % CI {ci['map50'][0]:.3f}, {ci['map50'][1]:.3f}]" if "map50" in ci else ""
+    lines.append(f"detection on {det['images']} images: mAP50 {det['map50']:.3f}{band}  mAP50-95 "
+                 f"{det['map50_95']:.3f}")
+    if "score_r" in ci:
+        low, high = ci["score_r"]
+        lines.append(f"pooled score r 95 % CI [{low:.3f}, {high:.3f}] ({ci['resamples']} bootstrap resamples)")
     if "text_masked" in result:
         masked = result["text_masked"]
         lines.append(f"text masked (ablation):  mAP50 {masked['detection']['map50']:.3f}  "

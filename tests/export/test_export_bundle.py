@@ -155,3 +155,12 @@ def test_both_int8_files_were_checked_against_pytorch_on_fresh_inputs(tiny_int8_
     for errors in (trt, cpu):
         assert set(errors) == {"score", "boxes", "confidences", "labels"}
     assert trt["score"]["max_abs"] <= 0.5 and trt["score"]["mean_abs"] <= 0.1 and cpu["score"]["max_abs"] <= 1.0
+
+
+def test_the_int8_accuracy_carries_paired_bootstrap_intervals_against_fp32(tiny_int8_bundle):
+    accuracy = tiny_int8_bundle.manifest.artifact("model.int8.onnx").details["accuracy"]
+    delta = accuracy["map50_minus_fp32"]
+    assert set(delta) == {"delta", "low", "high", "rows", "resamples"} and delta["resamples"] == 100
+    assert delta["low"] <= delta["delta"] <= delta["high"] and delta["rows"] >= 1
+    assert isinstance(accuracy["resolves_1_point"], bool)
+    assert "Δ mAP50" in next(r.accuracy for r in tiny_int8_bundle.rows if r.file == "model.int8.onnx")

@@ -30,6 +30,10 @@ def test_evaluate_command_writes_per_domain_scores_and_coco_map(tiny_checkpoint,
     detection = result["detection"]
     assert detection["images"] == sum(r.image is not None for r in rows) == 6
     assert 0.0 <= detection["map50_95"] <= detection["map50"] <= 1.0
+    low, high = result["ci95"]["map50"]
+    assert 0.0 <= low <= high <= 1.0 and result["ci95"]["resamples"] == 100
+    low, high = result["ci95"]["score_r"]
+    assert -1.0 <= low <= high <= 1.0
 
 
 def test_text_masked_ablation_runs_on_the_rows_with_images_only(tiny_checkpoint, tiny_tokenizer, mixed_manifest):
