@@ -109,6 +109,10 @@ def _array_rgb(array: np.ndarray, where: str, max_pixels: int, background: tuple
     return np.asarray(to_rgb(Image.fromarray(np.ascontiguousarray(array), mode=mode), background))
 
 
+EXIF_ORIENTATION_TAG = 0x0112
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # the EXIF orientations that swap width and height
+
+
 def _draft_scale(width: int, height: int, target_size: int | None) -> int:
     """The DCT scale denominator (1, 2, 4, 8) a reduced-scale decode uses: Pillow's ``draft`` rule for the size
     ``draft_size`` asks, so the fast JPEG path and Pillow decode the same pixels."""
@@ -148,9 +152,11 @@ def _decode(opened: Image.Image, where: str, max_pixels: int, target_size: int |
         image.close()
         image = kept
     decoded = image.size
+    turns = image.getexif().get(EXIF_ORIENTATION_TAG, 1) in TRANSPOSING_ORIENTATIONS
     ImageOps.exif_transpose(image, in_place=True)
-    if decoded != full:  # reduced scale: remember the full size, turned as EXIF turned the pixels
-        image.info[ORIGINAL_SIZE] = full if image.size == decoded else full[::-1]
+    if decoded != full:  # reduced scale: remember the full size, turned as EXIF turned the pixels (decided by the
+        # tag, not by comparing sizes: a square reduced decode of a non-square photo looks the same either way)
+        image.info[ORIGINAL_SIZE] = full[::-1] if turns else full
     return image
 
 

@@ -51,3 +51,15 @@ def test_the_fast_path_turns_and_decodes_as_pillow_does(case, monkeypatch):
     assert fast.full_size == pillow.full_size
     assert fast.array.shape == pillow.array.shape
     assert np.array_equal(fast.array, pillow.array)
+
+
+def test_a_square_reduced_decode_of_a_turned_photo_reports_the_turned_full_size(monkeypatch):
+    """Found by the differential test: Pillow's path guessed the turn by comparing sizes, which a square reduced
+    decode (57x57 of a 113x114 photo) cannot show, and reported the full size unturned."""
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # rotate 90: the stored 113 x 114 (w x h) photo shows as 114 x 113
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((114, 113, 3), dtype=np.uint8)).save(buffer, "JPEG", exif=exif)
+    monkeypatch.setattr(jpeg, "jpeg_size", lambda _data: None)  # Pillow decodes
+    pixels = load_pixels(buffer.getvalue(), target_size=32)
+    assert pixels.array.shape[:2] == (57, 57) and pixels.full_size == (114, 113)
