@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from ..contract import RESIZE_METHODS
 from ..errors import ClipGuardError
@@ -72,7 +73,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     trainer = TrainerConfig(epochs=epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                             grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
                             loss_weights=weights, infonce_weight=args.infonce, seed=args.seed,
-                            num_workers=args.workers, progress=args.progress, max_skipped_in_row=max_skipped)
+                            num_workers=args.workers, progress=args.progress, max_skipped_in_row=max_skipped,
+                            tensorboard=_tensorboard_dir(args))
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device,
@@ -99,6 +101,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
         print(f"json: {args.json}")
+
+
+def _tensorboard_dir(args: argparse.Namespace) -> str | None:
+    """--tensorboard DIR, or OUT/tensorboard for a bare --tensorboard; None without the flag."""
+    if args.tensorboard is None:
+        return None
+    return args.tensorboard or str(Path(args.out) / "tensorboard")
 
 
 def register(commands) -> None:
@@ -149,6 +158,10 @@ def register(commands) -> None:
     train.add_argument("--qat", action="store_true", help="INT8 quantization-aware fine-tuning (ModelOpt)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    train.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
+                       help="write TensorBoard event files (loss terms, gradient norms before/after clipping, the "
+                            "clip threshold, LR, skipped steps, evaluation metrics and annotated validation scenes) "
+                            "to DIR (default: OUT/tensorboard); tensorboard --logdir DIR shows them")
     train.add_argument("--classes-from-data", action="store_true",
                        help="class names from classes.json next to the first --data manifest (data import writes it)")
     train.add_argument("--teacher", metavar="CKPT",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..contract import IMAGE_MEAN, IMAGE_STD
 from ..errors import ClipGuardError
 from ..quiet import third_party_noise
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
@@ -34,6 +35,7 @@ from .loop import batch_forward, batch_losses, make_optimizer, step_limit, warmu
 from .losses import DEFAULT_WEIGHTS, weighted_total
 from .progress import StepProgress
 from .run_dir import remove_stale_temp_files, trim_log
+from .tensorboard_log import TensorBoardLog, annotated_scenes
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 
@@ -62,6 +64,7 @@ class TrainerConfig:
     # fp16 AMP skips a few steps in a row on its own while the GradScaler finds its scale (at most
     # ~16 halvings from 2**16), so the limit sits above that; 0 never stops.
     max_skipped_in_row: int = 25
+    tensorboard: str | None = None  # a folder: TensorBoard event files of the run (main process only)
 
 
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -298,6 +301,14 @@ class Trainer:
             count += n
         return {f"val_{k}": v / max(1, count) for k, v in totals.items()}
 
+    def _annotated_scenes(self) -> list:
+        """A few validation scenes with true and predicted boxes and their text, for TensorBoard."""
+        batch = next(iter(self.loader(0, self.val_set, shuffle=False)), None)
+        if batch is None:
+            return []
+        texts = [s.text for s in getattr(self.val_set, "samples", [])] or [""] * len(batch["score"])
+        return annotated_scenes(self.model, _to_device(batch, self.device), IMAGE_MEAN, IMAGE_STD, texts)
+
     # ----- the loop ---------------------------------------------------------------------------
     def _log(self, name: str, row: dict) -> None:
         if self.is_main:
@@ -321,6 +332,7 @@ class Trainer:
                 (self.out / name).unlink(missing_ok=True)
         started = time.perf_counter()
         bar = StepProgress(self.steps, self.step, "train", enabled=self.cfg.progress and self.is_main)
+        self._tensorboard = TensorBoardLog(self.cfg.tensorboard) if self.cfg.tensorboard and self.is_main else None
         last_val: dict = {}
         end = min(self.steps, stop_at) if stop_at else self.steps
         while self.step < end:
@@ -335,6 +347,8 @@ class Trainer:
                 row = self.train_step(pending)
                 pending = []
                 self._log("steps.jsonl", row)
+                if self._tensorboard is not None:
+                    self._tensorboard.step(row)
                 self._check_diverging()
                 bar.update(loss=f"{row['loss']:.3f}", clip="y" if row["clipped"] else "n")
                 if self.step >= end:
@@ -345,6 +359,8 @@ class Trainer:
             elif self.step >= end:
                 self.save("last.pt")
         bar.close()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
         return {"steps": self.step, "epochs": self.epoch, "skipped_steps": self.skipped,
                 "best_val_loss": self.best_val, "seconds": round(time.perf_counter() - started, 1), **last_val}
 
@@ -353,6 +369,8 @@ class Trainer:
         self.epoch += 1
         if self.is_main:
             self._log("epochs.jsonl", {"epoch": self.epoch, "step": self.step, **val})
+            if getattr(self, "_tensorboard", None) is not None:
+                self._tensorboard.evaluation(self.step, val, self._annotated_scenes())
             if val.get("val_loss", math.inf) < self.best_val:
                 self.best_val = val["val_loss"]
                 self.save("best.pt", metrics=val)
