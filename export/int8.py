@@ -22,12 +22,14 @@ from ..bundle import (
     ONNX,
     QUANT_S8S8,
     QUANT_U8S8,
+    TARGET_ANY,
     TARGET_ORT_CPU,
     TARGET_TENSORRT,
     Artifact,
 )
 from ..errors import ExportValidationError
-from ..train.evaluate import feed_batches, onnx_infer, openvino_infer, predict_dataset, torch_infer
+from ..train.bundle_eval import open_predictor, predict_rows, torch_stage
+from ..train.evaluate import feed_batches
 from .accuracy import accuracy
 from .detections import OutputError, compare_outputs, merge_worst
 from .onnx_export import export_onnx, random_feeds, run_onnxruntime, run_torch
@@ -168,7 +170,6 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
         log(f"int8: ModelOpt PTQ, max calibration on {len(calib)} samples from {req.calib or 'calibration_data/'}")
         method = f"ModelOpt PTQ, max calibration, {len(calib)} samples"
     val_rows = _validation_rows(req, cfg, calib, notes)
-    val_set = ManifestDataset(val_rows, tokenizer, cfg.image_size, cfg.resize)
     real_feeds = [feed for feed, _ in feed_batches(ManifestDataset(val_rows[:6], tokenizer, cfg.image_size, cfg.resize),
                                                    3)]
     qmodel = int8_reference(model, quantized, calib, tokenizer)
@@ -182,14 +183,17 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     if req.cpu_int8:
         calib_set = ManifestDataset(calib, tokenizer, cfg.image_size, cfg.resize)
         written.append(_write_cpu_twin(bundle, fp32_model, calib_set, real_feeds))
-    reference = predict_dataset(torch_infer(fp32_model), val_set, 8)
+    opened = provisional_bundle(bundle, cfg, [Artifact(name, ONNX, "int8", target, fmt) for name, fmt, target, *_ in
+                                              written])
+    reference = predict_rows(open_predictor(opened, "onnxruntime", artifact=FP32_ONNX), val_rows,
+                             infer=torch_stage(fp32_model))
     ref_acc = accuracy(reference, reference, val_rows, cfg.num_classes)
     fp32_size = (bundle / FP32_ONNX).stat().st_size
     arts, rows, unresolved = [], [], None
     for name, fmt, target, seconds, extra in written:
-        by_backend = {backend: accuracy(predict_dataset(infer, val_set, 8), reference, val_rows, cfg.num_classes,
-                                        intervals=True)
-                      for backend, infer in cpu_runners(bundle / name)}
+        by_backend = {backend: accuracy(predict_rows(open_predictor(opened, backend, artifact=name), val_rows),
+                                        reference, val_rows, cfg.num_classes, intervals=True)
+                      for backend in cpu_backends()}
         acc = by_backend["onnxruntime"]
         unresolved = unresolved or acc.unresolved_note()
         size = (bundle / name).stat().st_size
@@ -210,14 +214,21 @@ def write_int8(model, fp32_model, cfg, payload, bundle: Path, req, log) -> tuple
     return arts, rows, notes
 
 
-def cpu_runners(path: Path) -> list[tuple[str, object]]:
+def cpu_backends() -> list[str]:
     """The CPU backends an INT8 file is scored on: ONNX Runtime always, OpenVINO when installed."""
     import importlib.util
 
-    runners = [("onnxruntime", onnx_infer(path))]
-    if importlib.util.find_spec("openvino") is not None:
-        runners.append(("openvino", openvino_infer(path)))
-    return runners
+    return ["onnxruntime"] + (["openvino"] if importlib.util.find_spec("openvino") is not None else [])
+
+
+def provisional_bundle(bundle: Path, cfg, int8_artifacts: list[Artifact]):
+    """The bundle being written, opened through the runtime with a manifest of its files so far (the fp32 graph
+    and the INT8 files), so the accuracy column runs the runtime's image path, runners and decode."""
+    from ..train.bundle_eval import opened
+    from .manifest_builder import build_manifest
+
+    fp32 = Artifact(FP32_ONNX, ONNX, "fp32", TARGET_ANY)
+    return opened(bundle, build_manifest(cfg, bundle, [fp32, *int8_artifacts], {}, ""))
 
 
 def _accuracy_details(acc, ref_acc) -> dict:

@@ -27,7 +27,7 @@ from .compile_cache import CompileCache
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
 from .errors import ImageError, TextError
 from .image_stage import ImageBatch, ImageStage
-from .opened_bundle import open_bundle
+from .opened_bundle import OpenedBundle, open_bundle
 from .results import Result
 from .selection import choose, slow_path_advice
 from .stream import StreamItem, predict_stream
@@ -102,9 +102,15 @@ class Predictor:
 
     @classmethod
     def from_config(cls, bundle_dir: str | Path, config: PredictorConfig) -> Predictor:
+        bundle = open_bundle(bundle_dir, config.verify_key)  # SignatureError: nothing but bundle.sig was read
+        return cls.from_opened(bundle, config)
+
+    @classmethod
+    def from_opened(cls, bundle: OpenedBundle, config: PredictorConfig) -> Predictor:
+        """A Predictor of an opened bundle (export scores its artifacts this way, with the manifest it is about to
+        write, so the accuracy column runs the code that ships)."""
         from tokenizers import Tokenizer
 
-        bundle = open_bundle(bundle_dir, config.verify_key)  # SignatureError: nothing but bundle.sig was read
         manifest = bundle.manifest
         choice = choose(manifest, config.backend, config.device, config.precision, config.artifact)
         tokenizer_file = manifest.preprocess.tokenizer_file

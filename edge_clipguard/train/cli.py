@@ -93,10 +93,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluate import evaluate_samples, format_report
     from .run import read_manifests
 
-    payload = load_checkpoint(args.checkpoint)
-    model, cfg = restore_model(payload)
-    samples = read_manifests(tuple(args.data), cfg.num_classes)
-    result = evaluate_samples(model, load_tokenizer_from_checkpoint(payload), samples, args.batch_size)
+    if Path(args.checkpoint).is_dir():  # a bundle: scored by the runtime, as a device runs it
+        from .bundle_eval import evaluate_bundle
+
+        result = evaluate_bundle(args.checkpoint, tuple(args.data), args.backend, args.precision, args.threads)
+    else:
+        payload = load_checkpoint(args.checkpoint)
+        model, cfg = restore_model(payload)
+        samples = read_manifests(tuple(args.data), cfg.num_classes)
+        result = evaluate_samples(model, load_tokenizer_from_checkpoint(payload), samples, args.batch_size)
     print(format_report(result))
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
@@ -176,7 +181,11 @@ def register(commands) -> None:
     train.set_defaults(handler=_cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score metrics per domain, mAP, text-masked ablation")
-    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("checkpoint", help="a checkpoint (PyTorch), or a bundle folder (scored by the runtime with "
+                                             "--backend/--precision, every top-K detection kept)")
+    evaluate.add_argument("--backend", default="auto", help="bundle only: auto, onnxruntime, openvino or tensorrt")
+    evaluate.add_argument("--precision", default=None, help="bundle only: fp32, fp16 or int8 (default: the backend's)")
+    evaluate.add_argument("--threads", type=int, default=None, help="bundle only: CPU threads")
     evaluate.add_argument("--data", action="append", required=True, help="manifest (repeatable)")
     evaluate.add_argument("--json", help="also write the result here")
     evaluate.add_argument("--batch-size", type=int, default=16)

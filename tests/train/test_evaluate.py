@@ -59,3 +59,20 @@ def test_score_metrics_cover_only_the_rows_that_have_a_score():
                        [(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), s.image is not None) for s in rows])
     score = score_predictions(pred, rows, num_classes=2)["score"]
     assert score["pooled"]["n"] == score["tweets"]["n"] == 2 and score["pooled"]["mae"] == 0.0
+
+
+def test_evaluate_on_a_bundle_runs_the_runtime_and_matches_the_checkpoint(tiny_checkpoint, tiny_bundle,
+                                                                          mixed_manifest, tmp_path, capsys):
+    """The bundle's fp32 artifact through the runtime scores as its checkpoint does through PyTorch (same rows)."""
+    from edge_clipguard.cli import main
+
+    path, _ = mixed_manifest
+    out_ckpt, out_bundle = tmp_path / "ckpt.json", tmp_path / "bundle.json"
+    assert main(["evaluate", str(tiny_checkpoint), "--data", str(path), "--json", str(out_ckpt)]) == 0
+    assert main(["evaluate", str(tiny_bundle), "--data", str(path), "--backend", "onnxruntime", "--json",
+                 str(out_bundle)]) == 0
+    checkpoint, bundle = json.loads(out_ckpt.read_text()), json.loads(out_bundle.read_text())
+    assert "model.fp32.onnx (fp32, onnxruntime cpu" in bundle["artifact"]
+    assert bundle["detection"]["images"] == checkpoint["detection"]["images"]
+    assert abs(bundle["score"]["pooled"]["pearson"] - checkpoint["score"]["pooled"]["pearson"]) < 0.02
+    assert set(bundle["ci95"]) >= {"map50", "score_r", "resamples"}
