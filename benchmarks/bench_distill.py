@@ -29,19 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 
-def ort_latency(path: Path, feed: dict, threads: int, iters: int) -> float:
-    import onnxruntime as ort
+def ort_latency(path: Path, cfg, feed: dict, threads: int, iters: int) -> float:
+    """Median inference ms of an ONNX file run by the runtime's own ONNX Runtime runner (CPU, ``threads``)."""
+    from edge_clipguard.export.manifest_builder import graph_specs
+    from edge_clipguard.runtime.backends.onnxruntime_runner import OnnxRuntimeRunner, OrtConfig
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    for _ in range(3):
-        session.run(None, feed)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append(time.perf_counter() - start)
+    inputs, outputs = graph_specs(cfg)
+    with OnnxRuntimeRunner(path, inputs, outputs, OrtConfig(intra_op_threads=threads)) as runner:
+        for _ in range(3):
+            runner.infer(feed)
+        times = []
+        for _ in range(iters):
+            start = time.perf_counter()
+            runner.infer(feed)
+            times.append(time.perf_counter() - start)
     return float(np.median(times) * 1000)
 
 
@@ -60,11 +61,11 @@ def latencies(model, calib_rows, tokenizer, threads: int, iters: int, int8: bool
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model.eval(), Path(tmp) / "model.fp32.onnx")
         out["onnx_fp32_mb"] = fp32.stat().st_size / 1e6
-        out["ort_fp32_ms"] = ort_latency(fp32, feeds[0], threads, iters)
+        out["ort_fp32_ms"] = ort_latency(fp32, model.cfg, feeds[0], threads, iters)
         if int8:
             q = write_cpu_int8(fp32, Path(tmp) / "model.int8-cpu.onnx", feeds)
             out["onnx_int8_mb"] = q.stat().st_size / 1e6
-            out["ort_int8_ms"] = ort_latency(q, feeds[0], threads, iters)
+            out["ort_int8_ms"] = ort_latency(q, model.cfg, feeds[0], threads, iters)
     return out
 
 

@@ -1,10 +1,9 @@
 """The one evaluation engine: run any model (PyTorch, ONNX Runtime, ...) over manifest rows and score it.
 
 ``predict_dataset`` feeds a ``ManifestDataset`` batch by batch to an ``Infer`` callable (numpy feed in,
-the four graph outputs out), so PyTorch checkpoints (``torch_infer``) and exported files
-(``onnx_infer``) are scored by the same code; ``score_predictions`` gives score metrics per VADER
-domain and COCO mAP by pycocotools. ``evaluate`` (the CLI command) and export's accuracy column both
-use these, as do the benchmarks.
+the four graph outputs out) for PyTorch checkpoints (``torch_infer``); ``score_predictions`` gives score
+metrics per VADER domain and COCO mAP by pycocotools, for these and for bundles run by the runtime
+(``bundle_eval``: export's accuracy column and ``evaluate BUNDLE``). The benchmarks use both.
 
 Detection is scored in letterboxed-input pixels (IoU does not change under the letterbox's
 uniform scale and shift, so mAP is the same as in original pixels). The text-masked ablation runs the
@@ -17,12 +16,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..config import ModelConfig
-from ..contract import INPUT_NAMES, OUTPUT_NAMES
+from ..contract import INPUT_NAMES
 from ..data.manifest import Sample
 from .metrics import coco_map, per_domain_metrics
 
@@ -50,33 +48,6 @@ def torch_infer(model, device="cpu") -> Infer:
     def infer(feed: dict[str, np.ndarray]):
         outs = model.decode(model(*(torch.from_numpy(feed[name]).to(device) for name in INPUT_NAMES)))
         return tuple(o.float().cpu().numpy() if o.is_floating_point() else o.cpu().numpy() for o in outs)
-
-    return infer
-
-
-def onnx_infer(path: str | Path, threads: int = 2) -> Infer:
-    """An ONNX file run by ONNX Runtime's CPU provider as an Infer."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda feed: tuple(session.run(list(OUTPUT_NAMES), feed))
-
-
-def openvino_infer(path: str | Path, threads: int = 2) -> Infer:
-    """An ONNX file run by OpenVINO's CPU plugin in f32 inference precision (the runtime's default) as an Infer."""
-    import openvino
-
-    core = openvino.Core()
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                      "INFERENCE_PRECISION_HINT": "f32"})
-    request = compiled.create_infer_request()
-    ports = [compiled.output(name) for name in OUTPUT_NAMES]
-
-    def infer(feed: dict[str, np.ndarray]):
-        request.infer(feed)
-        return tuple(np.array(request.get_tensor(port).data) for port in ports)
 
     return infer
 
