@@ -20,16 +20,18 @@ infer function together (at most ``max_batch`` images); the images are decoded o
 inferred as one batch. PyTriton 0.7 answers one call of the infer function with one error for every
 request in it, so a bad request (corrupt image, empty text) fails the requests batched with it too; the
 message names the bad request and says the others may be retried. ``--no-dynamic-batching`` isolates
-requests (each call is one request); ``benchmarks/bench_serve.py`` measures both. Every backend takes any
-batch size without a compile on the request path (OpenVINO keeps one dynamic-batch model next to its
-static batch-1 one).
+requests (each call is one request); ``benchmarks/bench_serve.py`` measures both. The Predictors compile every
+shape a request can bring before the server reports ready (``Predictor.prepare``).
+
+Modules: the wire format is ``serve_codec`` (pure), the process setup (libpython, ports) ``serve_process``; this
+module is the PyTriton adapter and the server's lifecycle.
 
 Safety: image bytes are decoded from memory (``bytes`` in, never a str or path), text bytes must be UTF-8,
 shapes and item counts are checked, and PyTriton locks Triton's model-repository, shared-memory, statistics,
 trace and logging endpoints behind a token only this process knows, so no request can load a model or make
 the server read a file. The server listens on loopback unless ``--host`` says otherwise.
 
-The libpython trap: PyTriton's Python-backend stub (a child of tritonserver) loads libpython through the
+The libpython trap (``serve_process``): PyTriton's Python-backend stub (a child of tritonserver) loads libpython through the
 dynamic loader; on a machine with a system libpython of another patch release it picks that one and dies
 with "'_thread.RLock' object has no attribute '_recursion_count'" (pytriton issue 51). ``use_own_libpython``
 puts this interpreter's library directory first on LD_LIBRARY_PATH before Triton starts (both children
@@ -38,20 +40,14 @@ inherit it) and refuses, with the reason and the fix, when this interpreter has 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import signal
-import socket
-import subprocess
 import sys
-import sysconfig
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -59,19 +55,30 @@ from ..contract import BOXES, CONFIDENCES, LABELS, SCORE
 from ..errors import ClipGuardError
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
 from .errors import InputError, ServeError
-from .results import Result
+from .serve_codec import (  # noqa: F401 - the wire format's names, re-exported for callers of serve
+    COUNT,
+    IMAGE,
+    MAX_IMAGE_BYTES,
+    MODEL_NAME,
+    OUTPUT_NAMES,
+    PAD_LABEL,
+    TEXT,
+    batch_error,
+    manifest_parameters,
+    pack_results,
+    request_items,
+)
+from .serve_process import (  # noqa: F401 - re-exported likewise
+    _last_error_line,
+    _startup_hint,
+    check_ports_free,
+    check_stub_libpython,
+    own_libpython,
+    stub_libpython,
+    use_own_libpython,
+)
 from .stream import PreparedRow, prepare_row, stack_rows
-from .text_stage import MAX_TEXT_BYTES
 
-MODEL_NAME = "clipguard"
-TEXT = "text"
-IMAGE = "image"
-# Largest request elements accepted, checked before anything is decoded: a text as the Predictor's own limit,
-# an image file far above any photo within the pixel limit (a 12 MP JPEG is ~5 MB, a 24 MP PNG ~70 MB).
-MAX_IMAGE_BYTES = 96 * 1024 * 1024
-COUNT = "count"
-PAD_LABEL = -1
-OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS, COUNT)
 INSTALL_HINT = "pip install 'edge-clipguard[serve]'"
 
 
@@ -120,59 +127,6 @@ class ServeConfig:
 
 
 # ---- requests in, responses out (pure; no PyTriton needed) ------------------------------------
-def _as_bytes(value: object, name: str, index: int) -> bytes:
-    """A BYTES element as plain ``bytes`` of at most its input's limit; anything else (a str above all) is
-    refused, so a path never reaches the image loader."""
-    if not isinstance(value, (bytes, bytearray, memoryview)):
-        raise InputError(f"{name} #{index}: expected BYTES, got {type(value).__name__}")
-    limit = MAX_TEXT_BYTES if name == TEXT else MAX_IMAGE_BYTES
-    if len(value) > limit:
-        raise InputError(f"{name} #{index}: {len(value):,} bytes is above the {limit:,}-byte limit for {name!r}")
-    return bytes(value)
-
-
-def request_items(data: Mapping[str, np.ndarray]) -> list[tuple[bytes, bytes]]:
-    """(text, image) byte pairs of one request; InputError names a missing input, a wrong shape or a
-    mismatch between the two inputs' batch sizes."""
-    columns = []
-    for name in (TEXT, IMAGE):
-        if name not in data:
-            raise InputError(f"input {name!r} is missing; send {TEXT!r} and {IMAGE!r} (BYTES, shape [batch, 1])")
-        array = np.asarray(data[name])
-        if array.ndim != 2 or array.shape[1] != 1 or array.shape[0] < 1:
-            raise InputError(f"input {name!r} has shape {list(array.shape)}; expected [batch, 1] with batch >= 1")
-        columns.append([_as_bytes(v, name, i) for i, v in enumerate(array[:, 0])])
-    texts, images = columns
-    if len(texts) != len(images):
-        raise InputError(f"got {len(texts)} texts but {len(images)} images; send one image per text")
-    return list(zip(texts, images))
-
-
-def pack_results(results: Sequence[Result], top_k: int) -> dict[str, np.ndarray]:
-    """Results -> the server's output arrays: detections padded to ``top_k`` rows, ``count`` valid."""
-    n = len(results)
-    out = {SCORE: np.array([r.score for r in results], dtype=np.float32).reshape(n, 1),
-           BOXES: np.zeros((n, top_k, 4), dtype=np.float32), CONFIDENCES: np.zeros((n, top_k), dtype=np.float32),
-           LABELS: np.full((n, top_k), PAD_LABEL, dtype=np.int64), COUNT: np.zeros((n, 1), dtype=np.int32)}
-    for i, result in enumerate(results):
-        detections = result.detections[:top_k]
-        out[COUNT][i, 0] = len(detections)
-        for j, det in enumerate(detections):
-            out[BOXES][i, j] = det.box
-            out[CONFIDENCES][i, j] = det.confidence
-            out[LABELS][i, j] = det.label
-    return out
-
-
-def batch_error(messages: Sequence[tuple[int, str]], requests: int) -> str:
-    """One error line for a call of ``requests`` requests of which ``messages`` (request index, why) were bad."""
-    if requests == 1:
-        return "; ".join(m for _, m in messages)
-    bad = "; ".join(f"request {i + 1} of {requests}: {m}" for i, m in messages)
-    return (f"{bad} (PyTriton answers a dynamic batch with one error, so the other requests batched with it fail "
-            "too; they were not at fault and may be retried)")
-
-
 class BatchInfer:
     """One model instance's infer function: PyTriton requests in, one dict of output arrays per request out.
 
@@ -219,106 +173,11 @@ class BatchInfer:
         return responses
 
 
-def manifest_parameters(manifest) -> dict[str, str]:
-    """What a client needs to read the outputs (model config ``parameters`` are strings); triton_repo uses it too."""
-    return {"class_names": json.dumps(list(manifest.class_names)),
-            "score_range": json.dumps(list(manifest.score_range)), "top_k": str(manifest.top_k)}
-
-
 def model_parameters(predictor, config: ServeConfig) -> dict[str, str]:
     """What a client needs to read the outputs, for the model config's ``parameters`` (strings)."""
     return {**manifest_parameters(predictor.manifest), "padding": "rows past count: boxes 0, confidences 0, labels -1",
             "boxes": "x1,y1,x2,y2 in the original image's pixels", "min_confidence": str(config.min_confidence),
             "nms_iou": str(config.nms_iou), "artifact": predictor.describe()}
-
-
-# ---- the libpython trap ------------------------------------------------------------------------
-def own_libpython() -> Path:
-    """This interpreter's shared libpython (may not exist: a static build has none)."""
-    libdir = sysconfig.get_config_var("LIBDIR") or ""
-    soname = sysconfig.get_config_var("INSTSONAME") or sysconfig.get_config_var("LDLIBRARY") or ""
-    return Path(libdir) / soname
-
-
-def use_own_libpython(environ: dict | None = None) -> str:
-    """Put this interpreter's libpython directory first on LD_LIBRARY_PATH (tritonserver and PyTriton's
-    Python-backend stub inherit it); raise ServeError saying why and what to do when there is none."""
-    environ = os.environ if environ is None else environ
-    lib = own_libpython()
-    version = ".".join(map(str, sys.version_info[:3]))
-    if not lib.name.startswith("libpython") or not lib.is_file() or lib.suffix == ".a":
-        raise ServeError(
-            f"serve cannot run on this Python ({sys.executable}, {version}): it has no shared libpython "
-            f"({lib} missing), and PyTriton's Python-backend stub would load another libpython and fail "
-            "(\"'_thread.RLock' object has no attribute '_recursion_count'\", pytriton issue 51). Use a Python "
-            "built with --enable-shared (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install "
-            f"{version}) or the distribution's python3 with its libpython package")
-    libdir = str(lib.parent)
-    parts = [p for p in environ.get("LD_LIBRARY_PATH", "").split(":") if p]
-    if not parts or parts[0] != libdir:
-        environ["LD_LIBRARY_PATH"] = ":".join([libdir, *parts])
-    return f"LD_LIBRARY_PATH starts with {libdir} ({lib.name} of Python {version})"
-
-
-def stub_libpython(stub: Path, environ: Mapping[str, str]) -> Path | None:
-    """The libpython the dynamic loader gives ``stub`` under ``environ`` (via ldd); None if ldd cannot say."""
-    ldd = shutil.which("ldd")
-    if not ldd or not stub.is_file():
-        return None
-    try:
-        out = subprocess.run([ldd, str(stub)], env=dict(environ), capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    for line in out.splitlines():
-        name, _, rest = line.strip().partition(" => ")
-        if name.startswith("libpython"):
-            path = rest.split(" (")[0].strip()
-            return Path(path) if path.startswith("/") else Path("not found")
-    return None
-
-
-def check_stub_libpython(environ: Mapping[str, str]) -> None:
-    """After ``use_own_libpython``: refuse when the loader would still hand the stub another libpython."""
-    try:
-        from pytriton.utils.distribution import get_stub_path
-        stub = Path(get_stub_path(f"{sys.version_info[0]}.{sys.version_info[1]}"))
-    except Exception:  # an internal of PyTriton; without it, the startup error still carries the hint
-        return
-    found = stub_libpython(stub, environ)
-    if found is not None and (not found.exists() or found.resolve() != own_libpython().resolve()):
-        raise ServeError(f"PyTriton's Python-backend stub would load {found}, not this interpreter's "
-                         f"{own_libpython()}, even with LD_LIBRARY_PATH set; it would fail to start (pytriton "
-                         "issue 51). Run serve with a Python whose shared libpython the stub can load")
-
-
-def _startup_hint(text: str) -> str:
-    if "_recursion_count" in text:
-        return (" — the Python-backend stub loaded another libpython than this interpreter's (pytriton issue 51); "
-                f"check that {own_libpython()} exists and LD_LIBRARY_PATH is not overridden")
-    return ""
-
-
-def _last_error_line(text: str) -> str:
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "Error" in ln or "error" in ln or "failed" in ln]
-    return (errors[-1] if errors else (lines[-1] if lines else "unknown error"))[:300]
-
-
-# ---- ports and predictors ----------------------------------------------------------------------
-def check_ports_free(host: str, ports: Mapping[str, int]) -> None:
-    """Fail fast (rather than after Triton's startup timeout) when a port is taken."""
-    for flag, port in ports.items():
-        try:
-            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        except socket.gaierror as exc:
-            raise ServeError(f"--host {host}: not an address this machine can listen on ({exc})") from None
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                raise ServeError(f"{flag} {port}: cannot listen on {host}:{port} ({exc.strerror}); "
-                                 f"pick a free port with {flag}") from None
 
 
 def load_predictors(config: ServeConfig) -> list:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import socket
 import sysconfig
 from concurrent.futures import ThreadPoolExecutor
@@ -66,7 +67,9 @@ def test_request_items_takes_bytes_and_refuses_str_paths_and_bad_shapes(tmp_path
 def test_request_items_refuses_elements_above_their_size_limits(monkeypatch):
     with pytest.raises(InputError, match=r"text #1: 16,385 bytes is above the 16,384-byte limit for 'text'"):
         S.request_items({S.TEXT: column(b"ok", b"x" * (16 * 1024 + 1)), S.IMAGE: column(b"a", b"b")})
-    monkeypatch.setattr(S, "MAX_IMAGE_BYTES", 100)
+    from edge_clipguard.runtime import serve_codec
+
+    monkeypatch.setattr(serve_codec, "MAX_IMAGE_BYTES", 100)
     with pytest.raises(InputError, match=r"image #0: 101 bytes is above the 100-byte limit for 'image'"):
         S.request_items({S.TEXT: column(b"hi"), S.IMAGE: column(b"x" * 101)})
 
@@ -128,7 +131,7 @@ def test_use_own_libpython_says_why_it_cannot(monkeypatch, tmp_path):
 
 
 def test_stub_libpython_reads_ldd(tmp_path, monkeypatch):
-    if S.shutil.which("ldd") is None:
+    if shutil.which("ldd") is None:
         pytest.skip("no ldd")
     assert S.stub_libpython(tmp_path / "missing", {}) is None
     exe = Path(S.sys.executable).resolve()
