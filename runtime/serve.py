@@ -32,10 +32,11 @@ trace and logging endpoints behind a token only this process knows, so no reques
 the server read a file. The server listens on loopback unless ``--host`` says otherwise.
 
 The libpython trap (``serve_process``): PyTriton's Python-backend stub (a child of tritonserver) loads
-libpython through the dynamic loader; on a machine with a system libpython of another patch release it picks that one and dies
-with "'_thread.RLock' object has no attribute '_recursion_count'" (pytriton issue 51). ``use_own_libpython``
-puts this interpreter's library directory first on LD_LIBRARY_PATH before Triton starts (both children
-inherit it) and refuses, with the reason and the fix, when this interpreter has no shared libpython.
+libpython through the dynamic loader; on a machine with a system libpython of another patch release it picks
+that one and dies with "'_thread.RLock' object has no attribute '_recursion_count'" (pytriton issue 51).
+``use_own_libpython`` puts this interpreter's library directory first on LD_LIBRARY_PATH before Triton starts
+(both children inherit it) and refuses, with the reason and the fix, when this interpreter has no shared
+libpython.
 """
 
 from __future__ import annotations
