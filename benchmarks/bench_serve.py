@@ -9,8 +9,8 @@ without it (``--no-dynamic-batching``), and call ``Predictor.predict`` in-proces
 turns in ``--rounds`` interleaved rounds, so load from elsewhere on a shared machine hits them alike. Per
 cell: requests, throughput, p50/p99 latency, errors, and the server's mean batch size (from Triton's
 Prometheus counters: inferences / executions). ``--bad-every N`` adds a cell per server mode at
-the highest concurrency in which every Nth request carries a corrupt image: PyTriton fails a whole dynamic
-batch for one bad request, and the ``collateral`` column counts the good requests that failed with it.
+the highest concurrency in which every Nth request carries a corrupt image; the ``collateral`` column counts the
+good requests that failed with it (a bad request is answered in its own ``error`` row, so it should be 0).
 Each server is stopped with SIGTERM; its exit code and stop time are recorded. Prints the CPU model and a
 table; writes JSON to benchmarks/results/bench_serve_<tag>.json. Everything listens on 127.0.0.1 only.
 """
@@ -37,7 +37,7 @@ from PIL import Image
 from edge_clipguard.atomic import write_text_atomic
 from edge_clipguard.runtime import Predictor
 from edge_clipguard.runtime.profile import cpu_model
-from edge_clipguard.runtime.serve import IMAGE, MODEL_NAME, SCORE, TEXT
+from edge_clipguard.runtime.serve import ERROR, IMAGE, MODEL_NAME, SCORE, TEXT
 from edge_clipguard.runtime.timing import Stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +179,11 @@ class Server:
             tensor = httpclient.InferInput(name, [1, 1], "BYTES")
             tensor.set_data_from_numpy(np.array([[value]], dtype=np.object_))
             tensors.append(tensor)
-        return self.client().infer(MODEL_NAME, tensors).as_numpy(SCORE)
+        result = self.client().infer(MODEL_NAME, tensors)
+        error = result.as_numpy(ERROR)[0, 0]
+        if error:  # a bad request batched with good ones is answered in its own error row
+            raise ValueError(error.decode())
+        return result.as_numpy(SCORE)
 
     def stop(self) -> dict:
         """SIGTERM after closing our connections (Triton waits for open connections up to --drain-timeout)."""

@@ -17,11 +17,11 @@ class names, score range and K are in the model config's ``parameters`` (``GET /
 
 Dynamic batching: Triton queues concurrent requests for up to ``max_queue_delay_us`` and hands them to the
 infer function together (at most ``max_batch`` images); the images are decoded on a small thread pool and
-inferred as one batch. PyTriton 0.7 answers one call of the infer function with one error for every
-request in it, so a bad request (corrupt image, empty text) fails the requests batched with it too; the
-message names the bad request and says the others may be retried. ``--no-dynamic-batching`` isolates
-requests (each call is one request); ``benchmarks/bench_serve.py`` measures both. The Predictors compile every
-shape a request can bring before the server reports ready (``Predictor.prepare``).
+inferred as one batch. A bad request (corrupt image, empty text) batched with good ones is answered in its own
+``error`` output (zeros elsewhere) and fails no other request; alone, or batched only with bad ones, it gets
+Triton's error answer with the reason. ``--no-dynamic-batching`` sends each request alone;
+``benchmarks/bench_serve.py`` measures both. The Predictors compile every shape a request can bring before the
+server reports ready (``Predictor.prepare``).
 
 Modules: the wire format is ``serve_codec`` (pure), the process setup (libpython, ports) ``serve_process``; this
 module is the PyTriton adapter and the server's lifecycle.
@@ -58,13 +58,14 @@ from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU
 from .errors import InputError, ServeError
 from .serve_codec import (  # noqa: F401 - the wire format's names, re-exported for callers of serve
     COUNT,
+    ERROR,
     IMAGE,
     MAX_IMAGE_BYTES,
     MODEL_NAME,
     OUTPUT_NAMES,
     PAD_LABEL,
     TEXT,
-    batch_error,
+    call_error,
     manifest_parameters,
     pack_results,
     request_items,
@@ -131,8 +132,11 @@ class ServeConfig:
 class BatchInfer:
     """One model instance's infer function: PyTriton requests in, one dict of output arrays per request out.
 
-    Bad input raises ClipGuardError (Triton answers with its message and keeps serving); a backend
-    failure that is not a ClipGuardError raises PyTritonUnrecoverableError, which stops the server,
+    Each item is parsed, decoded and letterboxed on its own (a thread pool); only the good ones are inferred, as
+    one batch. A bad item is answered in its own ``error`` output row when the call holds good items too
+    (PyTriton 0.7 can only fail a whole call, which would fail the good requests batched with it); a call of
+    nothing but bad items raises ClipGuardError, so Triton answers each with an error and keeps serving. A
+    backend failure that is not a ClipGuardError raises PyTritonUnrecoverableError, which stops the server,
     since the backend's state is then unknown.
     """
 
@@ -143,22 +147,21 @@ class BatchInfer:
         self.unrecoverable = unrecoverable
 
     def __call__(self, requests: Sequence) -> list[dict[str, np.ndarray]]:
-        items: list[tuple[int, int, bytes, bytes]] = []  # (request, item in request, text, image)
-        errors: list[tuple[int, str]] = []
-        sizes = []
-        for r, request in enumerate(requests):
+        answers: list[list[PreparedRow | str]] = []  # per request, per item: a prepared row or why it was refused
+        for request in requests:
             try:
                 pairs = request_items(request.data if hasattr(request, "data") else request)
-            except ClipGuardError as exc:
-                errors.append((r, str(exc)))
-                pairs = []
-            sizes.append(len(pairs))
-            items.extend((r, i, text, image) for i, (text, image) in enumerate(pairs))
-        prepared = list(self.pool.map(lambda it: prepare_row(self.predictor, it[1], it[2], it[3]), items))
-        errors += [(it[0], p) for it, p in zip(items, prepared) if not isinstance(p, PreparedRow)]
-        if errors:
-            raise InputError(batch_error(sorted(errors, key=lambda e: e[0]), len(requests)))  # Triton logs it
-        tokens, pixels = stack_rows(prepared)
+            except ClipGuardError as exc:  # the request as a whole is malformed: every item of it is refused
+                rows = np.asarray(next(iter((request.data if hasattr(request, "data") else request).values()), []))
+                answers.append([str(exc)] * max(1, len(rows)))
+                continue
+            answers.append(list(self.pool.map(lambda it: prepare_row(self.predictor, it[0], *it[1]),
+                                              enumerate(pairs))))
+        good = [row for items in answers for row in items if isinstance(row, PreparedRow)]
+        if not good:
+            bad = [(r, next(m for m in items if isinstance(m, str))) for r, items in enumerate(answers)]
+            raise InputError(call_error(bad, len(requests)))  # Triton logs it and answers every request with it
+        tokens, pixels = stack_rows(good)
         try:
             outputs = self.predictor.infer(tokens, pixels)
         except ClipGuardError:
@@ -166,12 +169,9 @@ class BatchInfer:
         except Exception as exc:  # the backend itself failed: its state is unknown, stop serving
             raise self.unrecoverable(f"backend {self.predictor.describe()} failed: {type(exc).__name__}: {exc}") \
                 from exc
-        results = self.predictor.decode(outputs, tokens, pixels)
-        responses, start = [], 0
-        for size in sizes:
-            responses.append(pack_results(results[start:start + size], self.top_k))
-            start += size
-        return responses
+        results = iter(self.predictor.decode(outputs, tokens, pixels))
+        return [pack_results([next(results) if isinstance(row, PreparedRow) else row for row in items], self.top_k)
+                for items in answers]
 
 
 def model_parameters(predictor, config: ServeConfig) -> dict[str, str]:
@@ -261,7 +261,8 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
                      Tensor(name=BOXES, dtype=np.float32, shape=(top_k, 4)),
                      Tensor(name=CONFIDENCES, dtype=np.float32, shape=(top_k,)),
                      Tensor(name=LABELS, dtype=np.int64, shape=(top_k,)),
-                     Tensor(name=COUNT, dtype=np.int32, shape=(1,))],
+                     Tensor(name=COUNT, dtype=np.int32, shape=(1,)),
+                     Tensor(name=ERROR, dtype=bytes, shape=(1,))],
             config=ModelConfig(batching=True, max_batch_size=config.max_batch, batcher=batcher),
             strict=True)
         if not _add_model_parameters(triton, config.model_name, model_parameters(predictors[0], config)):

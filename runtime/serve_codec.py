@@ -2,8 +2,10 @@
 
 Inputs ``text`` and ``image`` (BYTES, shape [batch, 1]: UTF-8 text and an encoded image file, never a path);
 outputs ``score`` [batch, 1], ``boxes`` [batch, K, 4] in the original image's pixels, ``confidences`` [batch, K],
-``labels`` [batch, K] (-1 past ``count``) and ``count`` [batch, 1]. Elements above their size limits are refused
-before anything is decoded.
+``labels`` [batch, K] (-1 past ``count``), ``count`` [batch, 1] and ``error`` [batch, 1] (BYTES: empty, or why that
+item was refused: in a dynamic batch with good requests a bad one is answered in its own ``error`` row, with
+zeros elsewhere, so it fails no other request). Elements above their size limits are refused before anything is
+decoded.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ IMAGE = "image"
 # an image file far above any photo within the pixel limit (a 12 MP JPEG is ~5 MB, a 24 MP PNG ~70 MB).
 MAX_IMAGE_BYTES = 96 * 1024 * 1024
 COUNT = "count"
+ERROR = "error"
 PAD_LABEL = -1
-OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS, COUNT)
+OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS, COUNT, ERROR)
 
 
 def _as_bytes(value: object, name: str, index: int) -> bytes:
@@ -57,13 +60,19 @@ def request_items(data: Mapping[str, np.ndarray]) -> list[tuple[bytes, bytes]]:
     return list(zip(texts, images))
 
 
-def pack_results(results: Sequence[Result], top_k: int) -> dict[str, np.ndarray]:
-    """Results -> the server's output arrays: detections padded to ``top_k`` rows, ``count`` valid."""
+def pack_results(results: Sequence[Result | str], top_k: int) -> dict[str, np.ndarray]:
+    """Results -> the server's output arrays: detections padded to ``top_k`` rows, ``count`` valid; an item that
+    is a message (a refused item) gets zeros, ``count`` 0 and the message in ``error``."""
     n = len(results)
-    out = {SCORE: np.array([r.score for r in results], dtype=np.float32).reshape(n, 1),
+    out = {SCORE: np.zeros((n, 1), dtype=np.float32),
            BOXES: np.zeros((n, top_k, 4), dtype=np.float32), CONFIDENCES: np.zeros((n, top_k), dtype=np.float32),
-           LABELS: np.full((n, top_k), PAD_LABEL, dtype=np.int64), COUNT: np.zeros((n, 1), dtype=np.int32)}
+           LABELS: np.full((n, top_k), PAD_LABEL, dtype=np.int64), COUNT: np.zeros((n, 1), dtype=np.int32),
+           ERROR: np.array([[b""] for _ in range(n)], dtype=np.object_).reshape(n, 1)}
     for i, result in enumerate(results):
+        if isinstance(result, str):
+            out[ERROR][i, 0] = result.encode("utf-8")
+            continue
+        out[SCORE][i, 0] = result.score
         detections = result.detections[:top_k]
         out[COUNT][i, 0] = len(detections)
         for j, det in enumerate(detections):
@@ -73,13 +82,11 @@ def pack_results(results: Sequence[Result], top_k: int) -> dict[str, np.ndarray]
     return out
 
 
-def batch_error(messages: Sequence[tuple[int, str]], requests: int) -> str:
-    """One error line for a call of ``requests`` requests of which ``messages`` (request index, why) were bad."""
+def call_error(messages: Sequence[tuple[int, str]], requests: int) -> str:
+    """One error line for a call whose every request was bad (nobody else to answer): each request's reason."""
     if requests == 1:
         return "; ".join(m for _, m in messages)
-    bad = "; ".join(f"request {i + 1} of {requests}: {m}" for i, m in messages)
-    return (f"{bad} (PyTriton answers a dynamic batch with one error, so the other requests batched with it fail "
-            "too; they were not at fault and may be retried)")
+    return "; ".join(f"request {i + 1} of {requests}: {m}" for i, m in messages)
 
 
 def manifest_parameters(manifest) -> dict[str, str]:

@@ -122,8 +122,36 @@ def test_concurrent_requests_all_succeed_and_equal_the_in_process_predictor(serv
         answers = list(threads.map(send, jobs))
     for (texts, images), got in zip(jobs, answers):
         want = S.pack_results(local.predict_batch(texts, images), local.manifest.top_k)
-        for name in S.OUTPUT_NAMES:
+        assert got[S.ERROR].tolist() == want[S.ERROR].tolist()
+        for name in (n for n in S.OUTPUT_NAMES if n != S.ERROR):
             np.testing.assert_allclose(got[name], want[name], atol=1e-3, err_msg=name)
+
+
+def test_with_16_clients_and_10_percent_bad_requests_every_good_request_succeeds(server, local, pictures):
+    """Dynamic batching mixes the bad requests into batches of good ones: those are answered in their own error
+    row (or, batched only with bad ones, with Triton's error) and no good request fails with them."""
+    local_clients = threading.local()
+    jobs = [(f"About the stars {i}".encode(), b"not an image" if i % 10 == 9 else pictures[i % 4]) for i in range(96)]
+
+    def send(job):
+        text, image = job
+        if not hasattr(local_clients, "client"):
+            local_clients.client = httpclient.InferenceServerClient(f"127.0.0.1:{server['http']}")
+        try:
+            result = local_clients.client.infer(S.MODEL_NAME, inputs([text], [image]))
+        except InferenceServerException as exc:
+            return "http", str(exc)
+        error = result.as_numpy(S.ERROR)[0, 0].decode()
+        return ("row", error) if error else ("ok", float(result.as_numpy(S.SCORE)[0, 0]))
+
+    with ThreadPoolExecutor(16) as threads:
+        answers = list(threads.map(send, jobs))
+    for (text, image), (kind, value) in zip(jobs, answers):
+        if image == b"not an image":
+            assert kind in ("http", "row") and "image #0: not an image" in value
+        else:
+            assert kind == "ok", value
+            assert value == pytest.approx(local.predict(text, image).score, abs=1e-3)
 
 
 def test_bad_requests_get_errors_naming_the_problem_and_the_server_stays_ready(server, pictures, tmp_path):

@@ -43,6 +43,7 @@ def pool():
 def test_pack_results_pads_to_top_k_and_counts():
     det = Detection(box=(1.0, 2.0, 3.0, 4.0), label=3, class_name="star", confidence=0.9)
     out = S.pack_results([Result(7.5, (det, det), False, (10, 10)), Result(1.0, (), False, (5, 5))], top_k=3)
+    assert out[S.ERROR][:, 0].tolist() == [b"", b""]
     assert out[S.SCORE].shape == (2, 1) and out[S.SCORE].dtype == np.float32
     assert out[S.BOXES].shape == (2, 3, 4) and out[S.LABELS].dtype == np.int64 and out[S.COUNT].dtype == np.int32
     assert out[S.COUNT][:, 0].tolist() == [2, 0]
@@ -83,20 +84,36 @@ def test_batch_infer_equals_the_predictor_and_splits_per_request(predictor, imag
     want = predictor.predict_batch(["About the stars: lovely.", "The red circle!", "About the rings: meh."], data)
     got = {k: np.concatenate([r[k] for r in responses]) for k in S.OUTPUT_NAMES}
     for name, value in S.pack_results(want, predictor.manifest.top_k).items():
-        np.testing.assert_allclose(got[name], value, atol=1e-4, err_msg=name)
+        if name == S.ERROR:
+            assert got[name].tolist() == value.tolist() == [[b""]] * 3
+        else:
+            np.testing.assert_allclose(got[name], value, atol=1e-4, err_msg=name)
 
 
-def test_batch_infer_a_bad_request_names_itself_and_fails_its_batch(predictor, images, pool, tmp_path):
+def test_a_bad_request_batched_with_good_ones_is_answered_alone_and_fails_none(predictor, images, pool, tmp_path):
     infer = S.BatchInfer(predictor, pool)
     good = jpeg(images[0])
     path = tmp_path / "real.jpg"
     path.write_bytes(good)
+    responses = infer([FakeRequest([b"ok text"], [good]), FakeRequest([b"ok"], [str(path).encode()]),
+                       FakeRequest([b"  "], [good]), FakeRequest([b"About the stars."], [jpeg(images[1])])])
+    errors = [r[S.ERROR][0, 0].decode() for r in responses]
+    assert errors[0] == errors[3] == ""
+    assert errors[1].startswith("image #0: not an image") and errors[2] == "text #0: is empty; the model scores a " \
+        "text, give it at least one word"
+    assert responses[1][S.COUNT][0, 0] == 0 and responses[1][S.SCORE][0, 0] == 0.0
+    want = predictor.predict_batch(["ok text", "About the stars."], [good, jpeg(images[1])])
+    assert [responses[0][S.SCORE][0, 0], responses[3][S.SCORE][0, 0]] == pytest.approx([w.score for w in want],
+                                                                                         abs=1e-4)
+
+
+def test_a_call_of_only_bad_requests_is_an_error_naming_each(predictor, images, pool):
+    infer = S.BatchInfer(predictor, pool)
+    good = jpeg(images[0])
     with pytest.raises(InputError) as err:
-        infer([FakeRequest([b"ok text"], [good]), FakeRequest([b"ok"], [str(path).encode()]),
-               FakeRequest([b"  "], [good])])
+        infer([FakeRequest([b"ok"], [good[: len(good) // 3]]), FakeRequest([b" "], [good])])
     message = str(err.value)
-    assert "request 2 of 3: image #0: not an image" in message and "request 3 of 3: text #0: is empty" in message
-    assert "may be retried" in message
+    assert message.startswith("request 1 of 2: image #0: ") and "request 2 of 2: text #0: is empty" in message
     with pytest.raises(InputError, match=r"^image #0: corrupt image data|^image #0: not an image"):
         infer([FakeRequest([b"ok"], [good[: len(good) // 3]])])
 
