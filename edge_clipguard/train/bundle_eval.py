@@ -16,7 +16,7 @@ import numpy as np
 from ..data.manifest import Sample
 from ..runtime.opened_bundle import OpenedBundle, open_bundle
 from ..runtime.predictor import Predictor, PredictorConfig
-from .evaluate import Predictions
+from .predictions import Predictions
 
 BATCH = 8
 

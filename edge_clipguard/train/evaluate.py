@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,19 +22,10 @@ from ..config import ModelConfig
 from ..contract import INPUT_NAMES
 from ..data.manifest import Sample
 from .metrics import coco_map, per_domain_metrics
+from .predictions import Predictions
 
 # numpy feed (contract input names) -> (score [B], boxes [B,K,4], confidences [B,K], labels [B,K])
 Infer = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """One entry per dataset row, in order. detections[i] = (boxes [K,4], confidences [K], labels [K]);
-    truth[i] = (boxes [N,4], labels [N], has_image), boxes in letterboxed-input pixels."""
-
-    scores: np.ndarray
-    detections: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    truth: list[tuple[np.ndarray, np.ndarray, bool]]
 
 
 def torch_infer(model, device="cpu") -> Infer:

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .evaluate import Predictions
 from .metrics import coco_map, pearson
+from .predictions import Predictions
 
 DEFAULT_RESAMPLES = 100
 
