@@ -96,23 +96,44 @@ def pair_jobs(pairs: list[tuple[str, Path]]) -> Iterator[Job]:
     return ((Frame(str(image), index, None, image), text) for index, (text, image) in enumerate(pairs))
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a service manager stopping the app, ``kill``) ends a run as Ctrl-C does: every sink is closed, so
-    the JSONL is complete and the video playable. Only in the main thread, where Python runs signal handlers;
-    the previous handler comes back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class Interrupts:
+    """SIGTERM (a service manager stopping the app, ``kill``) and Ctrl-C end a run the same way, and never halfway
+    through handing one result to the sinks: a signal that arrives while a result is being written is held until
+    every sink has it, so the JSONL and the video hold the same frames. Installed only in the main thread (where
+    Python runs signal handlers); the previous handlers come back afterwards."""
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self):
+        self.writing = False
+        self.pending = False
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.writing:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+    @contextlib.contextmanager
+    def writing_one(self):
+        """The hand-over of one result to every sink, which a signal does not cut."""
+        self.writing = True
+        try:
+            yield
+        finally:
+            self.writing = False
+        if self.pending:
+            raise KeyboardInterrupt
 
 
 def run(predictor, jobs: Iterator[Job], sinks: list, total: int | None = None, batch_size: int = 8,
@@ -131,17 +152,18 @@ def run(predictor, jobs: Iterator[Job], sinks: list, total: int | None = None, b
     interrupted = False
     started = time.perf_counter()
     try:
-        with sigterm_as_interrupt():
+        with Interrupts() as interrupts:
             for item in predictor.predict_stream(pairs(), batch_size=batch_size, workers=workers):
                 frame, text = meta.pop(item.index)
                 items += 1
                 errors += not item.ok
-                for sink in sinks:
-                    sink.write(frame, text, item.result, item.error)
-                if (frame.source, frame.index) != last_frame:
-                    last_frame = (frame.source, frame.index)
-                    frames += 1
-                    progress.update(frames)
+                with interrupts.writing_one():
+                    for sink in sinks:
+                        sink.write(frame, text, item.result, item.error)
+                    if (frame.source, frame.index) != last_frame:
+                        last_frame = (frame.source, frame.index)
+                        frames += 1
+                        progress.update(frames)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -89,3 +89,17 @@ def test_a_video_that_cannot_be_opened_for_writing_leaves_no_temporary_file(tmp_
     with pytest.raises(SourceError, match=r"cannot write a video there"):
         _VideoWriter(tmp_path / "out.notavideoformat", (64, 48), 25)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_signal_during_a_hand_over_to_the_sinks_waits_until_every_sink_has_it():
+    from edge_clipguard.runtime.predict_source import Interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    handed = []
+    with pytest.raises(KeyboardInterrupt):
+        with Interrupts() as interrupts:
+            with interrupts.writing_one():
+                os.kill(os.getpid(), signal.SIGTERM)  # arrives between the two sinks
+                handed.append("jsonl")
+                handed.append("video")
+    assert handed == ["jsonl", "video"] and signal.getsignal(signal.SIGTERM) is before
