@@ -51,7 +51,7 @@ class Accuracy:
             return None
         return (f"{d.rows} validation scenes cannot resolve 1 point of mAP50 (95 % interval of INT8 - fp32: "
                 f"{100 * d.low:+.1f} to {100 * d.high:+.1f} points): the differences above are mostly noise; "
-                "pass --val-data with more held-out scenes (256 or more)")
+                f"pass --val-data with more held-out scenes than {d.rows} to resolve it")
 
 
 def accuracy(pred: Predictions, reference: Predictions, samples: list[Sample], num_classes: int,
