@@ -74,7 +74,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                             grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup, amp=args.amp, clip=clip,
                             loss_weights=weights, infonce_weight=args.infonce, seed=args.seed,
                             num_workers=args.workers, progress=args.progress, max_skipped_in_row=max_skipped,
-                            tensorboard=_tensorboard_dir(args))
+                            tensorboard=_tensorboard_dir(args), balance=args.balance)
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device,
@@ -163,6 +163,9 @@ def register(commands) -> None:
     train.add_argument("--qat", action="store_true", help="INT8 quantization-aware fine-tuning (ModelOpt)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    train.add_argument("--balance", action="store_true",
+                       help="class-balanced sampling: each class (and text-only rows) drawn about equally often per "
+                            "epoch, for imported data with rare classes")
     train.add_argument("--tensorboard", nargs="?", const="", default=None, metavar="DIR",
                        help="write TensorBoard event files (loss terms, gradient norms before/after clipping, the "
                             "clip threshold, LR, skipped steps, evaluation metrics and annotated validation scenes) "

@@ -29,6 +29,7 @@ import torch
 from ..contract import IMAGE_MEAN, IMAGE_STD
 from ..errors import ClipGuardError
 from ..quiet import third_party_noise
+from .balance import balanced_weights, row_groups
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state
 from .clipping import ClipConfig, GradientClipper, modality_groups
 from .loop import batch_forward, batch_losses, make_optimizer, step_limit, warmup_cosine
@@ -65,6 +66,7 @@ class TrainerConfig:
     # ~16 halvings from 2**16), so the limit sits above that; 0 never stops.
     max_skipped_in_row: int = 25
     tensorboard: str | None = None  # a folder: TensorBoard event files of the run (main process only)
+    balance: bool = False  # class-balanced sampling of the training rows (train/balance.py); one process only
 
 
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -141,6 +143,9 @@ class Trainer:
         self.step, self.epoch, self.skipped, self.skipped_in_row = 0, 0, 0, 0
         self.best_val = math.inf
         self.wrapped = self.model
+        if cfg.balance and world_size > 1:
+            raise ClipGuardError("--balance samples on one process; run it without torchrun (DDP shards the rows "
+                                 "with its own sampler)")
         if world_size > 1:
             self.wrapped = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -152,6 +157,11 @@ class Trainer:
             sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank,
                                                           shuffle=True, seed=self.cfg.seed, drop_last=True)
             sampler.set_epoch(epoch)
+        elif shuffle and self.cfg.balance and dataset is self.train_set:
+            generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+            weights = balanced_weights(row_groups(dataset.samples))
+            sampler = torch.utils.data.WeightedRandomSampler(weights.tolist(), len(dataset), replacement=True,
+                                                             generator=generator)
         elif shuffle:
             generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
             sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
