@@ -35,6 +35,7 @@ from edge_clipguard.runtime.decode import decode_outputs  # noqa: E402
 from edge_clipguard.runtime.measure import summarize, time_iteration  # noqa: E402
 from edge_clipguard.runtime.profile import cpu_model  # noqa: E402
 from edge_clipguard.runtime.profile_types import STAGES  # noqa: E402
+from edge_clipguard.train.intervals import paired_interval  # noqa: E402
 from edge_clipguard.train.metrics import coco_map, pearson  # noqa: E402
 
 STAGE_KEYS = (*STAGES, "e2e")
@@ -114,16 +115,13 @@ def accuracy(path: InferPath, rows, batch: int = 8) -> dict:
 
 def map50_difference_ci(a: dict, b: dict, num_classes: int, resamples: int, seed: int = 0) -> tuple[float, float]:
     """95 % paired-bootstrap interval of mAP50(a) - mAP50(b), resampling the same images for both paths
-    (pycocotools on every resample: the point estimate and the interval use one definition of mAP)."""
-    rng = np.random.default_rng(seed)
-    n = len(a["truth"])
-    diffs = []
-    for _ in range(resamples):
-        idx = rng.integers(0, n, n)
+    (the export table's ``train.intervals.paired_interval``, so both read one definition of an interval)."""
+    def difference(idx: np.ndarray) -> float:
         truth = [a["truth"][i] for i in idx]
-        diffs.append(coco_map(truth, [a["detections"][i] for i in idx], num_classes)["map50"]
-                     - coco_map(truth, [b["detections"][i] for i in idx], num_classes)["map50"])
-    return float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
+        return (coco_map(truth, [a["detections"][i] for i in idx], num_classes)["map50"]
+                - coco_map(truth, [b["detections"][i] for i in idx], num_classes)["map50"])
+
+    return paired_interval(difference, len(a["truth"]), resamples, seed)
 
 
 def interleaved(paths: list[InferPath], inputs: dict[str, tuple[list, list]], iters: int, warmup: int) -> dict:
