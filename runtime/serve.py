@@ -211,6 +211,7 @@ def _add_model_parameters(triton, model_name: str, parameters: Mapping[str, str]
     try:
         model = next(m for m in triton._model_manager.models if m.model_name == model_name)
         model._get_triton_model_config().backend_parameters.update(parameters)
+        model.generate_model(triton._workspace.model_store_path)  # bind already wrote config.pbtxt: rewrite it
         return True
     except Exception:
         return False
@@ -225,7 +226,7 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
     try:
         from pytriton.exceptions import PyTritonUnrecoverableError
         from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
-        from pytriton.triton import Triton, TritonConfig
+        from pytriton.triton import Triton, TritonConfig, TritonLifecyclePolicy
     except ImportError as exc:
         raise ServeError(f"serve needs PyTriton and tritonclient ({exc.name or exc} is missing): {INSTALL_HINT}") \
             from None
@@ -250,7 +251,10 @@ def serve(config: ServeConfig, log: Callable[[str], None] | None = None,
         triton = Triton(config=TritonConfig(
             http_address=config.host, http_port=config.http_port, grpc_address=config.host,
             grpc_port=config.grpc_port, metrics_address=config.host, metrics_port=config.metrics_port,
-            allow_metrics=True, exit_timeout_secs=config.drain_timeout_s, log_verbose=0))
+            allow_metrics=True, exit_timeout_secs=config.drain_timeout_s, log_verbose=0),
+            # The model goes into Triton's repository at bind time, so Triton loads it while starting and only
+            # then listens: /v2/health/ready never answers 200 for a server that does not know the model.
+            triton_lifecycle_policy=TritonLifecyclePolicy(launch_triton_on_startup=True, local_model_store=True))
         batcher = DynamicBatcher(max_queue_delay_microseconds=config.max_queue_delay_us) \
             if config.dynamic_batching else None
         triton.bind(

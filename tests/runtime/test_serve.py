@@ -46,16 +46,22 @@ def inputs(texts: list[bytes], images: list[bytes]) -> list:
     return out
 
 
-@pytest.fixture(scope="module")
-def server(tiny_bundle, tmp_path_factory, free_ports):
-    http, grpc, metrics = free_ports(3)
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [sys.executable, "-m", "edge_clipguard.cli", "serve", str(tiny_bundle), "--backend", "onnxruntime",
+def start_serve(bundle, ports: list[int], log) -> subprocess.Popen:
+    """``edge-clipguard serve BUNDLE`` in a subprocess on the given (http, grpc, metrics) ports, output to ``log``."""
+    http, grpc, metrics = ports
+    cmd = [sys.executable, "-m", "edge_clipguard.cli", "serve", str(bundle), "--backend", "onnxruntime",
            "--device", "cpu", "--threads", "1", "--min-confidence", "0", "--nms-iou", "1",
            "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
            "--max-batch", "8", "--max-queue-delay-us", "20000", "--drain-timeout", "5"]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle, tmp_path_factory, free_ports):
+    http, grpc, metrics = free_ports(3)
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    proc = start_serve(tiny_bundle, [http, grpc, metrics], log)
     client = httpclient.InferenceServerClient(f"127.0.0.1:{http}", concurrency=8)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -179,6 +185,41 @@ def test_bad_requests_get_errors_naming_the_problem_and_the_server_stays_ready(s
     assert client.is_server_ready()
     result = client.infer(S.MODEL_NAME, inputs([b"About the stars: still fine"], [pictures[0]]))
     assert result.as_numpy(S.SCORE).shape == (1, 1)
+
+
+def test_health_ready_answers_200_only_once_the_model_serves(tiny_bundle, free_ports, pictures, tmp_path):
+    """An orchestrator's probe polls /v2/health/ready from the moment the process starts; the first 200 it sees
+    must mean the model answers, so an inference sent right then succeeds."""
+    import urllib.error
+    import urllib.request
+
+    ports = free_ports(3)
+    log = tmp_path / "serve.log"
+    proc = start_serve(tiny_bundle, ports, log)
+
+    def status(path: str) -> int | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}{path}", timeout=2) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return None  # not listening yet
+
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while status("/v2/health/ready") != 200:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"not ready after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}"
+            time.sleep(0.01)
+        assert status(f"/v2/models/{S.MODEL_NAME}/ready") == 200
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{ports[0]}")
+        result = client.infer(S.MODEL_NAME, inputs([b"About the stars: first"], [pictures[0]]))
+        client.close()
+        assert result.as_numpy(S.SCORE).shape == (1, 1) and result.as_numpy(S.ERROR)[0, 0] == b""
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def test_sigterm_drains_the_in_flight_request_and_exits_0(server, local):
