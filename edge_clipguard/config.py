@@ -23,6 +23,10 @@ MINILM_LAYERS = 6  # the pretrained file's depth; ``minilm`` may keep its first 
 IMAGE_ENCODER_KINDS = ("efficientnet_lite0", "simple_cnn")
 FEATURE_STRIDES = (8, 16, 32)  # the image tower's output levels
 FROZEN_STRIDE_CHOICES = (0, 4, 8)
+# Size attributes of the layer types pruning touches (torch's Conv/Linear/norms, our CrossAttention, Hugging
+# Face's BertSelfAttention): the ones forward passes read, so a resized layer behaves like the pruned one.
+SIZE_ATTRIBUTES = ("in_channels", "out_channels", "groups", "in_features", "out_features", "num_features",
+                   "normalized_shape", "num_heads", "num_attention_heads", "all_head_size")
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,9 @@ class ModelConfig:
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
+    # Set by ``edge-clipguard prune``: the layers narrower than this config builds (``model.widths``); empty for
+    # an unpruned model, and then left out of the JSON.
+    widths: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -96,7 +103,14 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (tuples become lists), accepted back by ``config_from_dict``."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        data = json.loads(json.dumps(dataclasses.asdict(self)))
+        if not data["widths"]:
+            del data["widths"]
+        return data
+
+    @property
+    def pruned(self) -> bool:
+        return bool(self.widths)
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -125,6 +139,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
         elif hint is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{path}: expected an integer, got {value!r}")
+            kwargs[key] = value
+        elif hint is dict:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: expected a JSON object, got {value!r}")
             kwargs[key] = value
         elif hint is str:
             if not isinstance(value, str):
@@ -163,6 +181,8 @@ def _validate(cfg: ModelConfig, where: str) -> ModelConfig:
                           f"are kept), got {cfg.text.num_layers}")
     if cfg.text.max_length < 4:
         raise ConfigError(f"{where}: text.max_length must be >= 4, got {cfg.text.max_length}")
+    if cfg.widths:
+        check_widths(cfg.widths, f"{where}: widths")
     return cfg
 
 
@@ -201,3 +221,21 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     return config_from_dict(data, where)
+
+
+def check_widths(widths: Any, where: str) -> None:
+    """The shape of a ``widths`` record, checked before anything is resized."""
+    if not isinstance(widths, dict) or set(widths) != {"layers", "tensors"}:
+        raise ConfigError(f"{where}: expected an object with 'layers' and 'tensors'")
+    layers, tensors = widths["layers"], widths["tensors"]
+    if not isinstance(layers, dict) or not all(isinstance(a, dict) for a in layers.values()):
+        raise ConfigError(f"{where}.layers: expected {{layer path: {{attribute: size}}}}")
+    for path, attributes in layers.items():
+        for name, value in attributes.items():
+            sizes = value if isinstance(value, list) else [value]
+            if name not in SIZE_ATTRIBUTES or not all(isinstance(v, int) and v > 0 for v in sizes):
+                raise ConfigError(f"{where}.layers.{path}.{name}: expected a size attribute with positive "
+                                  f"integer value(s), got {value!r}")
+    for name, shape in tensors.items() if isinstance(tensors, dict) else [(None, None)]:
+        if not isinstance(shape, list) or not all(isinstance(v, int) and v >= 0 for v in shape):
+            raise ConfigError(f"{where}.tensors.{name}: expected a shape (list of sizes), got {shape!r}")

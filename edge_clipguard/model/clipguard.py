@@ -22,6 +22,7 @@ from .fusion import CrossAttentionFusion
 from .heads import BoxHead, ReferHead, ScoreHead, masked_mean
 from .image_tower import FEATURE_STRIDES, build_image_tower
 from .text_tower import build_text_tower
+from .widths import apply_widths
 
 BOX_STRIDE = FEATURE_STRIDES[0]
 
@@ -122,8 +123,11 @@ class DecodedClipGuard(nn.Module):
 
 def build_model(cfg: ModelConfig, pretrained: bool = True) -> ClipGuardFusion:
     """The only place that turns a config into modules. Towers load their pretrained weights here
-    unless ``pretrained=False`` (restoring a checkpoint)."""
+    unless ``pretrained=False`` (restoring a checkpoint). A pruned config (``cfg.widths``) gets its narrower
+    layers as zeros: its weights exist only in its checkpoint, so it never loads the pretrained files."""
+    pretrained = pretrained and not cfg.pruned
     model = ClipGuardFusion(cfg, build_text_tower(cfg.text, pretrained), build_image_tower(cfg.image, pretrained))
+    apply_widths(model, cfg.widths)
     # Convolutions in channels-last layout: EfficientNet's depthwise convs run ~3x faster forward
     # on CPU (oneDNN) and use tensor cores on GPU. Layout is not part of the ONNX graph.
     model.image_tower.to(memory_format=torch.channels_last)

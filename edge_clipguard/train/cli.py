@@ -1,4 +1,4 @@
-"""``edge-clipguard info | train | evaluate``: build, train and score models (needs the [train] extra when run)."""
+"""``edge-clipguard info | train | evaluate | prune``: build, train, prune and score models (the [train] extra)."""
 
 from __future__ import annotations
 
@@ -108,6 +108,25 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"json: {args.json}")
 
 
+def _cmd_prune(args: argparse.Namespace) -> None:
+    from .prune import PruneRequest, prune_checkpoint
+
+    req = PruneRequest(checkpoint=args.checkpoint, out=args.out, flops=args.flops, importance=args.importance,
+                       round_to=args.round_to, keep_min=args.keep_min, exclude=tuple(args.exclude or ()),
+                       calib=args.calib, calib_batches=args.calib_batches, force=args.force)
+    result = prune_checkpoint(req, log=print if args.verbose_search else (lambda _msg: None))
+    before, after = result.before[-1], result.after[-1]
+    print(f"pruned {args.checkpoint}: channel ratio {result.ratio:.3f}, {importance_label(args.importance)}; "
+          f"FLOPs {after.flops / before.flops:.0%} of the source, params {after.params / before.params:.0%}")
+    print(result.table())
+    print(f"checkpoint: {result.checkpoint} (fine-tune it: train --init-from {result.checkpoint} "
+          "[--teacher SOURCE.pt], then train --qat and export)")
+
+
+def importance_label(importance: str) -> str:
+    return {"magnitude": "L2 weight magnitude", "taylor": "first-order Taylor on calibration batches"}[importance]
+
+
 def _tensorboard_dir(args: argparse.Namespace) -> str | None:
     """--tensorboard DIR, or OUT/tensorboard for a bare --tensorboard; None without the flag."""
     if args.tensorboard is None:
@@ -193,4 +212,21 @@ def register(commands) -> None:
     evaluate.add_argument("--json", help="also write the result here")
     evaluate.add_argument("--batch-size", type=int, default=16)
     evaluate.set_defaults(handler=_cmd_evaluate)
+
+    prune = commands.add_parser("prune", help="structured pruning of a checkpoint to a FLOPs target (channels, "
+                                              "attention heads, FFN units)")
+    prune.add_argument("checkpoint", help="an fp32 checkpoint written by 'train' (prune before --qat)")
+    prune.add_argument("--out", required=True, help="folder for pruned.pt and prune.json")
+    prune.add_argument("--flops", type=float, default=0.5, help="target FLOPs as a fraction of the source's")
+    prune.add_argument("--importance", default="magnitude", choices=("magnitude", "taylor"),
+                       help="rank channels by weight L2 norm, or by |w * dL/dw| on calibration batches")
+    prune.add_argument("--round-to", type=int, default=8, help="channel counts stay multiples of this")
+    prune.add_argument("--keep-min", type=int, default=16, help="no layer keeps fewer output channels than this")
+    prune.add_argument("--exclude", action="append", metavar="PART",
+                       help="leave this part whole (repeatable): text_tower, image_tower, fusion, box_head, ...")
+    prune.add_argument("--calib", help="taylor: calibration folder or manifest (default: calibration_data/)")
+    prune.add_argument("--calib-batches", type=int, default=4, help="taylor: batches of 8 for the gradients")
+    prune.add_argument("--verbose-search", action="store_true", help="print each step of the ratio search")
+    prune.add_argument("--force", action="store_true", help="replace OUT/pruned.pt")
+    prune.set_defaults(handler=_cmd_prune)
 

@@ -81,7 +81,11 @@ def run_training(req: TrainRequest, log=print) -> dict:
             model_cfg = load_config(req.config)
             if req.resume:  # the run keeps the resize it began with (Pillow's for a run begun before the field)
                 begun = checkpoint_config(load_checkpoint(Path(req.out) / "last.pt"))
-                model_cfg = dataclasses.replace(model_cfg, resize=begun.resize)
+                # and a pruned run its widths (its config is the pruned checkpoint's, whatever --config says)
+                model_cfg = begun if begun.pruned else dataclasses.replace(model_cfg, resize=begun.resize)
+            elif model_cfg.pruned:
+                raise ClipGuardError(f"--config {req.config}: a pruned config's weights exist only in its "
+                                     "checkpoint; fine-tune it with --init-from PRUNED.pt")
             if classes:
                 model_cfg = with_class_names(model_cfg, classes, str(classes_path(req.data[0])))
             model = build_model(model_cfg)
