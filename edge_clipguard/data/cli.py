@@ -22,8 +22,8 @@ def _cmd_data_scenes(args: argparse.Namespace) -> None:
     from .vader import prepare_vader
 
     vader = Path(args.vader) if args.vader else Path(prepare_vader(default_vader_dir()))
-    path = generate_scenes(args.out, args.count, args.seed, args.split, vader)
-    print(f"{args.count} {args.split} scenes: {path}")
+    path = generate_scenes(args.out, args.count, args.seed, args.split, vader, shift=args.shift)
+    print(f"{args.count} {args.split} scenes{f' ({args.shift})' if args.shift else ''}: {path}")
 
 
 def _cmd_data_calibration(args: argparse.Namespace) -> None:
@@ -102,6 +102,10 @@ def register(commands) -> None:
     scenes.add_argument("--split", default="train", choices=("train", "val", "test"),
                         help="also picks the VADER split the sentences come from")
     scenes.add_argument("--vader", help="prepared VADER folder (default: prepare it in the cache)")
+    scenes.add_argument("--shift", choices=("dark", "blur", "small", "clutter"),
+                        help="a shifted test set: dark / blur (the normal scenes, darkened or blurred), small "
+                             "(objects 1/3 the size), clutter (many distractors, heavy occlusion); writes "
+                             "<split>-<shift>.jsonl")
     scenes.set_defaults(handler=_cmd_data_scenes)
 
     calib = data.add_parser("calibration", help="our own INT8 calibration set: procedural scenes, VADER text by id")

@@ -25,6 +25,7 @@ from .backgrounds import load_backgrounds
 from .manifest import Sample, TextRef, write_manifest
 from .procedural import procedural_background, procedural_patch
 from .shapes import SHAPE_CLASSES, plural, render_sprite
+from .shifts import apply_shift, check_shift, shifted_spec, shifted_split_name
 from .vader import SPLITS, load_vader
 
 # Mentions lead the text so truncation to the model's max length never cuts them off.
@@ -52,6 +53,8 @@ class SceneSpec:
     jpeg_quality: int = 90
     background: str = "photo"  # "photo": crops of packaged photos; "procedural": drawn here (committable)
     png_colors: int = 0  # > 0: PNGs become palette images of this many colours (~2x smaller, for committed sets)
+    distractors: tuple[int, int] = (0, 4)  # scribbles per image, drawn from [low, high)
+    occlusion_prob: float = 0.25  # chance that each object gets a patch over part of it
 
 
 def _random_color(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -80,11 +83,11 @@ def _background(rng: np.random.Generator, width: int, height: int, kind: str = "
     return crop.resize((width, height), Image.BILINEAR)
 
 
-def _draw_distractors(image: Image.Image, rng: np.random.Generator) -> None:
+def _draw_distractors(image: Image.Image, rng: np.random.Generator, count: tuple[int, int] = (0, 4)) -> None:
     """Scribbles and strokes that are not any class: the box head must learn to ignore them."""
     draw = ImageDraw.Draw(image)
     w, h = image.size
-    for _ in range(int(rng.integers(0, 4))):
+    for _ in range(int(rng.integers(*count))):
         points = [(float(rng.uniform(0, w)), float(rng.uniform(0, h))) for _ in range(int(rng.integers(2, 5)))]
         draw.line(points, fill=_random_color(rng), width=int(rng.integers(2, 6)))
 
@@ -107,7 +110,7 @@ def render_scene(rng: np.random.Generator, spec: SceneSpec = SceneSpec()) -> tup
     """Render one image. Returns (RGB image, boxes x1y1x2y2 in pixels, class indices) of all objects."""
     width, height = (int(v) for v in rng.integers(spec.min_side, spec.max_side + 1, size=2))
     image = _background(rng, width, height, spec.background)
-    _draw_distractors(image, rng)
+    _draw_distractors(image, rng, spec.distractors)
     n_objects = int(rng.integers(1, spec.max_objects + 1))
     # At least two classes whenever there are two objects, so the text must pick one.
     n_classes = 1 if n_objects == 1 else int(rng.integers(2, min(n_objects, 4) + 1))
@@ -133,7 +136,7 @@ def render_scene(rng: np.random.Generator, spec: SceneSpec = SceneSpec()) -> tup
                 labels.append(int(cls))
                 break
     for box in boxes:
-        if rng.random() < 0.25:
+        if rng.random() < spec.occlusion_prob:
             _occlude(image, box, rng, spec.background)
     return image, boxes, labels
 
@@ -159,13 +162,16 @@ def _save(image: Image.Image, path: Path, spec: SceneSpec) -> None:
 
 
 def make_scene_sample(index: int, split: str, seed: int, sentences: list[Sample], image_path: Path,
-                      spec: SceneSpec = SceneSpec(), text_by_ref: bool = False) -> Sample:
+                      spec: SceneSpec = SceneSpec(), text_by_ref: bool = False, shift: str | None = None) -> Sample:
     """Render scene ``index`` of ``split``, save it to ``image_path`` (.jpg or .png) and return its row.
 
     ``text_by_ref``: the row references its VADER sentence by id (``text_ref``) instead of holding
-    the text and score, so the manifest can be committed without third-party text."""
+    the text and score, so the manifest can be committed without third-party text. ``shift``: one of
+    ``shifts.SHIFTS`` (a test-time distribution shift), None for the normal scene."""
     rng = np.random.default_rng([seed, _SPLIT_CODE[split], index])
-    image, boxes, labels = render_scene(rng, spec)
+    image, boxes, labels = render_scene(rng, shifted_spec(spec, shift))
+    image = apply_shift(image, shift, seed, _SPLIT_CODE[split], index)
+    name = shifted_split_name(split, shift)
     present = sorted(set(labels))
     referred = int(present[int(rng.integers(len(present)))])
     target = [(b, c) for b, c in zip(boxes, labels) if c == referred]
@@ -175,32 +181,36 @@ def make_scene_sample(index: int, split: str, seed: int, sentences: list[Sample]
     return Sample(
         image=str(image_path), text=prefix + sentence.text, score=sentence.score,
         boxes=tuple(b for b, _ in target), labels=tuple(c for _, c in target),
-        domain=sentence.domain, id=f"scenes:{split}:{index:06d}", split=split, text_id=sentence.id,
+        domain=sentence.domain, id=f"scenes:{name}:{index:06d}", split=split, text_id=sentence.id,
         text_ref=TextRef(source="vader", id=sentence.id, prefix=prefix) if text_by_ref else None,
     )
 
 
 def generate_scenes(out_dir: str | Path, count: int, seed: int, split: str, vader: str | Path,
-                    spec: SceneSpec = SceneSpec()) -> Path:
-    """Write ``out_dir/images/<split>/*.jpg`` and ``out_dir/<split>.jsonl``; returns the manifest path.
+                    spec: SceneSpec = SceneSpec(), shift: str | None = None) -> Path:
+    """Write ``out_dir/images/<split>/*.jpg`` and ``out_dir/<split>.jsonl`` (``<split>-<shift>`` for a shifted
+    set, see ``shifts.py``); returns the manifest path.
 
     The image folder is built aside and moved into place, then the manifest is written: an
     interrupted run leaves no half-written split.
     """
     if split not in SPLITS:
         raise DataError(f"--split must be one of {SPLITS}, got {split!r}")
+    check_shift(shift)
     if count < 1:
         raise DataError(f"--count must be >= 1, got {count}")
     sentences = load_vader(vader, split=split)
     if not sentences:
         raise DataError(f"{vader}: no VADER sentences in split {split!r}")
     out_dir = Path(out_dir)
-    final_images = out_dir / "images" / split
+    name = shifted_split_name(split, shift)
+    final_images = out_dir / "images" / name
     rows = []
     with atomic_directory(final_images) as tmp_images:
         for index in range(count):
-            rows.append(make_scene_sample(index, split, seed, sentences, tmp_images / f"{index:06d}.jpg", spec))
+            rows.append(make_scene_sample(index, split, seed, sentences, tmp_images / f"{index:06d}.jpg", spec,
+                                          shift=shift))
     rows = [
         Sample(**{**r.__dict__, "image": str(final_images / Path(r.image).name)}) for r in rows
     ]
-    return write_manifest(out_dir / f"{split}.jsonl", rows)
+    return write_manifest(out_dir / f"{name}.jsonl", rows)
