@@ -82,6 +82,23 @@ class HeadsConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Training-time image augmentation (``data.augment``; off unless ``enabled``): an Affine zoom-in of up to
+    ``max_zoom``x shifted by up to ``max_shift`` of the frame (with probability ``crop_prob``; boxes keeping
+    less than ``min_visibility`` of their area are dropped), horizontal flips, and colour jitter."""
+
+    enabled: bool = False
+    crop_prob: float = 0.5
+    max_zoom: float = 1.6
+    max_shift: float = 0.15
+    min_visibility: float = 0.4
+    flip_prob: float = 0.5
+    jitter: float = 0.3
+    hue: float = 0.03
+    jitter_prob: float = 0.8
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """Whole ClipGuard Fusion architecture; ``image_size`` is the square letterboxed input side, ``resize``
     the letterbox's resize method (``contract.RESIZE_METHODS``): part of what the weights learned."""
@@ -93,6 +110,7 @@ class ModelConfig:
     image: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     heads: HeadsConfig = field(default_factory=HeadsConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     # Set by ``edge-clipguard prune``: the layers narrower than this config builds (``model.widths``); empty for
     # an unpruned model, and then left out of the JSON.
     widths: dict = field(default_factory=dict)
@@ -140,6 +158,10 @@ def _build(cls: type, data: Any, where: str) -> Any:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{path}: expected an integer, got {value!r}")
             kwargs[key] = value
+        elif hint is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{path}: expected a number, got {value!r}")
+            kwargs[key] = float(value)
         elif hint is dict:
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: expected a JSON object, got {value!r}")
@@ -183,6 +205,7 @@ def _validate(cfg: ModelConfig, where: str) -> ModelConfig:
         raise ConfigError(f"{where}: text.max_length must be >= 4, got {cfg.text.max_length}")
     if cfg.widths:
         check_widths(cfg.widths, f"{where}: widths")
+    _check_augment(cfg.augment, where)
     return cfg
 
 
@@ -221,6 +244,17 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     return config_from_dict(data, where)
+
+
+def _check_augment(aug: AugmentConfig, where: str) -> None:
+    for name in ("crop_prob", "flip_prob", "jitter_prob", "min_visibility"):
+        if not 0.0 <= getattr(aug, name) <= 1.0:
+            raise ConfigError(f"{where}: augment.{name} must be in [0, 1], got {getattr(aug, name)}")
+    if aug.max_zoom < 1.0:
+        raise ConfigError(f"{where}: augment.max_zoom must be >= 1 (1: no zoom), got {aug.max_zoom}")
+    if not 0.0 <= aug.max_shift <= 0.5 or not 0.0 <= aug.hue <= 0.5 or aug.jitter < 0.0:
+        raise ConfigError(f"{where}: augment.max_shift and augment.hue must be in [0, 0.5] and augment.jitter "
+                          f">= 0, got {aug.max_shift}, {aug.hue}, {aug.jitter}")
 
 
 def check_widths(widths: Any, where: str) -> None:

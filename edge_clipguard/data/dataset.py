@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..contract import DEFAULT_RESIZE
+from ..contract import DEFAULT_RESIZE, LETTERBOX_FILL
 from ..image_io import load_pixels
 from ..preprocess import boxes_to_input, preprocess_image
 from ..text.tokenizer import encode_texts
@@ -25,11 +25,20 @@ class ManifestDataset(torch.utils.data.Dataset):
     """Items: input_ids/attention_mask int64 [L], pixel_values float32 [3, S, S], score float32 [],
     boxes float32 [N, 4] (x1y1x2y2, input pixels), labels int64 [N], has_image bool [], has_score bool []."""
 
-    def __init__(self, samples: list[Sample], tokenizer, image_size: int, resize: str = DEFAULT_RESIZE):
+    def __init__(self, samples: list[Sample], tokenizer, image_size: int, resize: str = DEFAULT_RESIZE,
+                 augment=None, seed: int = 0):
         self.samples = list(samples)
         self.tokenizer = tokenizer
         self.image_size = image_size
         self.resize = resize  # the model config's: training, calibration and evaluation feed its pixels
+        # A training set's config.AugmentConfig (when enabled): see augment.py. ``epoch`` is set by the trainer
+        # before each epoch's loader starts, so its workers' copies draw that epoch's augmentations.
+        self.augment = None
+        if augment is not None and augment.enabled:
+            from .augment import BoxAugment
+
+            self.augment = BoxAugment(augment, LETTERBOX_FILL, seed)
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -42,15 +51,24 @@ class ManifestDataset(torch.utils.data.Dataset):
             boxes = np.zeros((0, 4), dtype=np.float32)
         else:
             image = load_pixels(sample.image, target_size=self.image_size)  # as the runtime decodes it
-            pixels, lb = preprocess_image(image.array, self.image_size, resize=self.resize, full_size=image.full_size)
-            boxes = boxes_to_input(np.asarray(sample.boxes, dtype=np.float32), lb)
+            boxes, labels = np.asarray(sample.boxes, dtype=np.float32).reshape(-1, 4), np.asarray(sample.labels)
+            if self.augment is None:
+                pixels, lb = preprocess_image(image.array, self.image_size, resize=self.resize,
+                                              full_size=image.full_size)
+            else:  # in decoded pixels (a JPEG may decode at reduced scale), then letterboxed like any image
+                height, width = image.array.shape[:2]
+                full_w, full_h = image.full_size or (width, height)
+                boxes = boxes * np.asarray([width / full_w, height / full_h] * 2, dtype=np.float32)
+                array, boxes, labels = self.augment(image.array, boxes, labels, self.epoch, index)
+                pixels, lb = preprocess_image(array, self.image_size, resize=self.resize)
+            boxes = boxes_to_input(boxes, lb)
         return {
             "input_ids": torch.from_numpy(text.input_ids[0]),
             "attention_mask": torch.from_numpy(text.attention_mask[0]),
             "pixel_values": torch.from_numpy(pixels),
             "score": torch.tensor(0.0 if sample.score is None else sample.score, dtype=torch.float32),
             "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
-            "labels": torch.tensor(sample.labels, dtype=torch.int64),
+            "labels": torch.tensor(sample.labels if sample.image is None else labels, dtype=torch.int64),
             "has_image": torch.tensor(sample.image is not None),
             "has_score": torch.tensor(sample.score is not None),
         }

@@ -100,7 +100,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
             val_rows = read_manifests(req.val_data, model_cfg.num_classes)
         else:
             train_rows, val_rows = holdout(train_rows, VAL_HOLDOUT, req.trainer.seed)
-        train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size, model_cfg.resize)
+        train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size, model_cfg.resize,
+                                    augment=model_cfg.augment, seed=req.trainer.seed)
         val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size, model_cfg.resize)
         distiller, adapter, target_set = None, None, None
         if req.teacher:

@@ -153,6 +153,7 @@ class Trainer:
     # ----- data -------------------------------------------------------------------------------
     def loader(self, epoch: int, dataset=None, shuffle: bool = True):
         dataset = dataset or self.train_set
+        dataset.epoch = epoch  # the epoch's augmentation draws (its workers get a copy taken now)
         if self.world_size > 1 and shuffle:
             sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank,
                                                           shuffle=True, seed=self.cfg.seed, drop_last=True)
