@@ -152,6 +152,16 @@ def test_info_and_evaluate_read_a_pruned_checkpoint(pruned, tiny_checkpoint, sce
     assert main(["evaluate", str(pruned.checkpoint), "--data", str(scenes_dir / "test.jsonl")]) == 0
 
 
+def test_explain_reads_a_pruned_checkpoint(pruned, scenes_dir, tmp_path, capsys):
+    from edge_clipguard.data.manifest import read_manifest
+
+    image = read_manifest(scenes_dir / "test.jsonl")[0].image
+    out = tmp_path / "explain.png"
+    assert main(["explain", str(pruned.checkpoint), "--text", "About the stars: lovely", "--image", str(image),
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 0 and "score" in capsys.readouterr().out
+
+
 def test_training_a_pruned_config_from_scratch_is_refused(pruned, scenes_dir, tmp_path, capsys):
     import json
 
