@@ -131,6 +131,17 @@ class ModelConfig:
         return bool(self.widths)
 
 
+# Scalar field types of the config dataclasses: (does a JSON value fit, what the error says was expected).
+# bool is an int in Python, so the numeric checks refuse it explicitly.
+SCALARS: dict[type, tuple[Any, str]] = {
+    bool: (lambda v: isinstance(v, bool), "true/false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+    dict: (lambda v: isinstance(v, dict), "a JSON object"),
+}
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     """Recursively turn a JSON object into dataclass ``cls``; reject unknown keys and bad types."""
     if not isinstance(data, dict):
@@ -150,26 +161,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
             if not isinstance(value, list):
                 raise ConfigError(f"{path}: expected a list, got {value!r}")
             kwargs[key] = tuple(value)
-        elif hint is bool:
-            if not isinstance(value, bool):
-                raise ConfigError(f"{path}: expected true/false, got {value!r}")
-            kwargs[key] = value
-        elif hint is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{path}: expected an integer, got {value!r}")
-            kwargs[key] = value
-        elif hint is float:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{path}: expected a number, got {value!r}")
-            kwargs[key] = float(value)
-        elif hint is dict:
-            if not isinstance(value, dict):
-                raise ConfigError(f"{path}: expected a JSON object, got {value!r}")
-            kwargs[key] = value
-        elif hint is str:
-            if not isinstance(value, str):
-                raise ConfigError(f"{path}: expected a string, got {value!r}")
-            kwargs[key] = value
+        elif hint in SCALARS:
+            accepts, expected = SCALARS[hint]
+            if not accepts(value):
+                raise ConfigError(f"{path}: expected {expected}, got {value!r}")
+            kwargs[key] = float(value) if hint is float else value
         else:  # pragma: no cover - guards future field types
             raise ConfigError(f"{path}: unsupported field type {hint}")
     return cls(**kwargs)
