@@ -153,7 +153,8 @@ class Trainer:
     # ----- data -------------------------------------------------------------------------------
     def loader(self, epoch: int, dataset=None, shuffle: bool = True):
         dataset = dataset or self.train_set
-        dataset.epoch = epoch  # the epoch's augmentation draws (its workers get a copy taken now)
+        if hasattr(dataset, "epoch"):  # a ManifestDataset: the epoch's augmentation draws (workers copy it now)
+            dataset.epoch = epoch
         if self.world_size > 1 and shuffle:
             sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank,
                                                           shuffle=True, seed=self.cfg.seed, drop_last=True)
