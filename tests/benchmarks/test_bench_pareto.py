@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,12 +13,11 @@ pytest.importorskip("openvino", reason="needs the [openvino] extra")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_pareto", ROOT / "benchmarks" / "bench_pareto.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_pareto"] = module  # its dataclass looks its module up by name
-    spec.loader.exec_module(module)
-    return module
+def run_script(argv: list[str]) -> subprocess.CompletedProcess:
+    """The script in its own process, as people run it (its OpenVINO sessions and matplotlib stay out of the test
+    process: in-process, a PyAV teardown later in the suite crashed)."""
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_pareto.py"), *argv], capture_output=True,
+                          text=True, timeout=600)
 
 
 def test_pareto_rows_of_one_bundle_agree_and_the_json_and_png_are_written(tiny_int8_bundle, tiny_checkpoint,
@@ -31,7 +30,8 @@ def test_pareto_rows_of_one_bundle_agree_and_the_json_and_png_are_written(tiny_i
     argv = ["--row", "a", bundle, str(tiny_checkpoint), "0 steps", "--row", "b", bundle, str(tiny_checkpoint),
             "0 steps", "--reference", "a", "--scenes", str(scenes_dir / "test.jsonl"), "--vader", str(texts),
             "--iters", "2", "--warmup", "0", "--resamples", "10", "--threads", "1", "--out-dir", str(tmp_path)]
-    assert load_script().main(argv) == 0
+    proc = run_script(argv)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "bench_pareto.json").read_text())
     a, b = result["rows"]
     assert a["map50"] == b["map50"] and a["score_r"] == b["score_r"]  # same file, same rows
