@@ -30,6 +30,7 @@ from edge_clipguard.runtime.measure import summarize, time_iteration  # noqa: E4
 from edge_clipguard.runtime.profile import cpu_model  # noqa: E402
 from edge_clipguard.runtime.profile_types import STAGES  # noqa: E402
 from edge_clipguard.train.bundle_eval import open_predictor, predict_rows  # noqa: E402
+from edge_clipguard.train.evaluate import detection_metrics  # noqa: E402
 from edge_clipguard.train.intervals import map50_difference, score_r_difference  # noqa: E402
 from edge_clipguard.train.metrics import per_domain_metrics  # noqa: E402
 from edge_clipguard.train.run import read_manifests  # noqa: E402
@@ -62,8 +63,6 @@ def accuracy(predictor, scenes, texts) -> dict:
     text_pred = predict_rows(predictor, texts)
     truth = np.asarray([r.score for r in texts], dtype=np.float64)
     domains = per_domain_metrics(text_pred.scores, truth, [r.domain for r in texts])
-    from edge_clipguard.train.evaluate import detection_metrics
-
     return {"scenes": scene_pred, "texts": text_pred, "truth": truth, "score_r": domains,
             "map50": detection_metrics(scene_pred, len(predictor.manifest.class_names))["map50"]}
 
