@@ -87,3 +87,28 @@ def test_fill_border_paints_only_outside_the_image_rectangle():
     inside[1:5, 2:7] = True
     assert (canvas[inside] == 0).all()
     assert (canvas[~inside] == (7, 8, 9)).all()
+
+
+@pytest.mark.parametrize("size, out_size", [((429, 281), (320, 210)),    # shrink by at most 2: bilinear
+                                            ((1920, 1080), (320, 180)),  # shrink by 6: pixel areas
+                                            ((150, 100), (320, 213)),    # grow
+                                            ((281, 429), (210, 320))])
+def test_without_opencv_the_opencv_method_is_within_one_grey_level_of_opencv(monkeypatch, size, out_size):
+    import edge_clipguard.resize as resize
+
+    pixels = _photo(*size)
+    interpolation = cv2.INTER_AREA if out_size[0] / size[0] < resize.AREA_BELOW_SCALE else cv2.INTER_LINEAR
+    expected = cv2.resize(pixels, out_size, interpolation=interpolation)
+    monkeypatch.setattr(resize, "opencv_available", lambda: False)
+    out = np.empty((out_size[1], out_size[0], 3), np.uint8)
+    resize_into(pixels, out, "opencv")
+    assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_without_opencv_the_resize_writes_into_a_view_of_the_canvas_and_nowhere_else(monkeypatch):
+    import edge_clipguard.resize as resize
+
+    monkeypatch.setattr(resize, "opencv_available", lambda: False)
+    canvas = np.zeros((320, 320, 3), np.uint8)
+    resize_into(_photo(281, 429), canvas[:, 55:265], "opencv")
+    assert canvas[:, 55:265].max() > 0 and canvas[:, :55].max() == 0 and canvas[:, 265:].max() == 0
