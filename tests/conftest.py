@@ -177,3 +177,21 @@ def _optional(name: str):
         return importlib.import_module(name)
     except ImportError:
         return None
+
+
+@pytest.fixture(scope="session")
+def wheel_dist(tmp_path_factory):
+    """(folder, build log): ``python -m build`` of this checkout, an sdist and a wheel, built once per session."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("build")
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path_factory.mktemp("dist")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # its notes are the shell's
+    proc = subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(root)], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return out, proc.stdout + proc.stderr
