@@ -83,9 +83,13 @@ class HeadsConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training-time image augmentation (``data.augment``; off unless ``enabled``): an Affine zoom-in of up to
-    ``max_zoom``x shifted by up to ``max_shift`` of the frame (with probability ``crop_prob``; boxes keeping
-    less than ``min_visibility`` of their area are dropped), horizontal flips, and colour jitter."""
+    """Training-time augmentation (``data.augment``, ``data.text_augment``), training set only.
+
+    Images (off unless ``enabled``): an Affine zoom-in of up to ``max_zoom``x shifted by up to ``max_shift`` of
+    the frame (with probability ``crop_prob``; boxes keeping less than ``min_visibility`` of their area are
+    dropped), horizontal flips, and colour jitter. Texts (off unless ``text``): each word that carries neither
+    the score nor the class is dropped with probability ``word_drop`` (at most ``max_drop_fraction`` of the
+    words), and with probability ``punct_prob`` one comma or the final full stop is dropped or added."""
 
     enabled: bool = False
     crop_prob: float = 0.5
@@ -96,6 +100,10 @@ class AugmentConfig:
     jitter: float = 0.3
     hue: float = 0.03
     jitter_prob: float = 0.8
+    text: bool = False
+    word_drop: float = 0.1
+    max_drop_fraction: float = 0.25
+    punct_prob: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,19 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> ModelConfig
     return _validate(_build(ModelConfig, data, where), where)
 
 
+# train --augment: which parts of the config's augment section run (their settings stay the section's).
+AUGMENT_CHOICES = ("off", "image", "text", "image+text")
+
+
+def with_augment(cfg: ModelConfig, choice: str) -> ModelConfig:
+    """``cfg`` with its image / text augmentation switched as ``choice`` (one of ``AUGMENT_CHOICES``) says."""
+    if choice not in AUGMENT_CHOICES:
+        raise ConfigError(f"--augment must be one of {list(AUGMENT_CHOICES)}, got {choice!r}")
+    parts = set(choice.split("+"))
+    return dataclasses.replace(cfg, augment=dataclasses.replace(cfg.augment, enabled="image" in parts,
+                                                                text="text" in parts))
+
+
 def with_class_names(cfg: ModelConfig, class_names: tuple[str, ...], where: str = "class list") -> ModelConfig:
     """``cfg`` with another ``heads.class_names`` (``train --classes-from-data``: the data's own classes),
     validated like a config file's."""
@@ -243,7 +264,8 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
 
 
 def _check_augment(aug: AugmentConfig, where: str) -> None:
-    for name in ("crop_prob", "flip_prob", "jitter_prob", "min_visibility"):
+    for name in ("crop_prob", "flip_prob", "jitter_prob", "min_visibility", "word_drop", "max_drop_fraction",
+                 "punct_prob"):
         if not 0.0 <= getattr(aug, name) <= 1.0:
             raise ConfigError(f"{where}: augment.{name} must be in [0, 1], got {getattr(aug, name)}")
     if aug.max_zoom < 1.0:

@@ -26,18 +26,22 @@ class ManifestDataset(torch.utils.data.Dataset):
     boxes float32 [N, 4] (x1y1x2y2, input pixels), labels int64 [N], has_image bool [], has_score bool []."""
 
     def __init__(self, samples: list[Sample], tokenizer, image_size: int, resize: str = DEFAULT_RESIZE,
-                 augment=None, seed: int = 0):
+                 augment=None, seed: int = 0, class_names: tuple[str, ...] = ()):
         self.samples = list(samples)
         self.tokenizer = tokenizer
         self.image_size = image_size
         self.resize = resize  # the model config's: training, calibration and evaluation feed its pixels
         # A training set's config.AugmentConfig (when enabled): see augment.py. ``epoch`` is set by the trainer
         # before each epoch's loader starts, so its workers' copies draw that epoch's augmentations.
-        self.augment = None
+        self.augment, self.text_augment = None, None
         if augment is not None and augment.enabled:
             from .augment import BoxAugment
 
             self.augment = BoxAugment(augment, LETTERBOX_FILL, seed)
+        if augment is not None and augment.text:  # text_augment.py: words that carry no label, commas
+            from .text_augment import TextAugment
+
+            self.text_augment = TextAugment(augment, class_names, seed)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -45,7 +49,10 @@ class ManifestDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         sample = self.samples[index]
-        text = encode_texts(self.tokenizer, [sample.text])
+        raw_text = sample.text
+        if self.text_augment is not None and raw_text:
+            raw_text = self.text_augment(raw_text, self.epoch, index)
+        text = encode_texts(self.tokenizer, [raw_text])
         if sample.image is None:
             pixels = np.zeros((3, self.image_size, self.image_size), dtype=np.float32)
             boxes = np.zeros((0, 4), dtype=np.float32)

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ..config import AUGMENT_CHOICES
 from ..contract import RESIZE_METHODS
 from ..errors import ClipGuardError
 
@@ -80,7 +81,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                                         qat=args.qat, calib_batches=args.calib_batches, device=args.device,
                                         classes_from_data=args.classes_from_data, teacher=args.teacher,
                                         domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ()),
-                                        resize=args.resize))
+                                        resize=args.resize, augment=args.augment))
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one summary
         print(f"trained: {summary}")
 
@@ -176,6 +177,9 @@ def register(commands) -> None:
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     train.add_argument("--init-from", help="start from this checkpoint's weights (e.g. for --qat)")
+    train.add_argument("--augment", choices=AUGMENT_CHOICES, default=None,
+                       help="training augmentation: image, text, image+text or off (default: the config's "
+                            "augment section, or the --init-from checkpoint's); its settings come from that section")
     train.add_argument("--resize", choices=RESIZE_METHODS,
                        help="the letterbox's resize method (default: the config's, or the --init-from checkpoint's); "
                             "--init-from OLD.pt --resize opencv moves a Pillow-trained model to the fast resize")

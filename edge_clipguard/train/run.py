@@ -32,6 +32,9 @@ class TrainRequest:
     # The letterbox's resize method (contract.RESIZE_METHODS); None: the config's, or the --init-from
     # checkpoint's. Fine-tuning a checkpoint trained on Pillow's resize with "opencv" moves it to the fast one.
     resize: str | None = None
+    # "image", "text", "image+text" or "off": turns the config's augmentation parts on or off (AUGMENT_CHOICES);
+    # None keeps the config's (or the --init-from checkpoint's). A fine-tune is where it is usually switched.
+    augment: str | None = None
 
 
 def read_manifests(paths: tuple[str, ...], num_classes: int, unlabeled: bool = False):
@@ -55,7 +58,7 @@ def holdout(samples: list, fraction: float, seed: int) -> tuple[list, list]:
 def run_training(req: TrainRequest, log=print) -> dict:
     import torch
 
-    from ..config import load_config, with_class_names
+    from ..config import load_config, with_augment, with_class_names
     from ..data.dataset import ManifestDataset
     from ..data.imported import classes_for_manifests, classes_path
     from ..model import build_model
@@ -82,7 +85,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
             if req.resume:  # the run keeps the resize it began with (Pillow's for a run begun before the field)
                 begun = checkpoint_config(load_checkpoint(Path(req.out) / "last.pt"))
                 # and a pruned run its widths (its config is the pruned checkpoint's, whatever --config says)
-                model_cfg = begun if begun.pruned else dataclasses.replace(model_cfg, resize=begun.resize)
+                model_cfg = begun if begun.pruned else dataclasses.replace(model_cfg, resize=begun.resize,
+                                                                            augment=begun.augment)
             elif model_cfg.pruned:
                 raise ClipGuardError(f"--config {req.config}: a pruned config's weights exist only in its "
                                      "checkpoint; fine-tune it with --init-from PRUNED.pt")
@@ -92,6 +96,9 @@ def run_training(req: TrainRequest, log=print) -> dict:
         if req.resize and req.resize != model_cfg.resize:
             model_cfg = dataclasses.replace(model_cfg, resize=req.resize)
             model.cfg = model_cfg  # the config the checkpoints record and export reads
+        if req.augment is not None:
+            model_cfg = with_augment(model_cfg, req.augment)
+            model.cfg = model_cfg
         if classes and tuple(model_cfg.heads.class_names) != classes:
             raise ClipGuardError(f"--init-from {req.init_from}: its classes differ from {classes_path(req.data[0])}")
         tokenizer = default_tokenizer(model_cfg.text.max_length)
@@ -101,7 +108,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
         else:
             train_rows, val_rows = holdout(train_rows, VAL_HOLDOUT, req.trainer.seed)
         train_set = ManifestDataset(train_rows, tokenizer, model_cfg.image_size, model_cfg.resize,
-                                    augment=model_cfg.augment, seed=req.trainer.seed)
+                                    augment=model_cfg.augment, seed=req.trainer.seed,
+                                    class_names=tuple(model_cfg.heads.class_names))
         val_set = ManifestDataset(val_rows, tokenizer, model_cfg.image_size, model_cfg.resize)
         distiller, adapter, target_set = None, None, None
         if req.teacher:
