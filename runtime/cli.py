@@ -115,6 +115,7 @@ def run_predict_source(args: argparse.Namespace) -> None:
 
 def run_profile(args: argparse.Namespace) -> None:
     from ..signing import verify_bundle
+    from .errors import ProfileError
     from .profile import parse_batch_sizes, profile_bundle
     from .profile_report import format_table, write_json, write_plot
     from .profile_types import ProfileRequest
@@ -122,11 +123,13 @@ def run_profile(args: argparse.Namespace) -> None:
     if args.verify_key:
         verify_bundle(args.bundle, args.verify_key)
 
+    if args.layers < 0:
+        raise ProfileError(f"--layers: expected how many kernels to list (>= 1), got {args.layers}")
     req = ProfileRequest(bundle=args.bundle, backend=args.backend, device=args.device,
                          precisions=parse_precisions(args.precision), batch_sizes=parse_batch_sizes(args.batch),
                          iters=args.iters, warmup=args.warmup, threads=args.threads, compare_torch=args.compare_torch,
                          torch_compile=args.compile, stream=args.stream, startup=args.startup,
-                         verify_key=args.verify_key, compile_cache=args.compile_cache)
+                         verify_key=args.verify_key, compile_cache=args.compile_cache, layers=args.layers)
     verbose = getattr(args, "verbose", False)  # SUPPRESS default: absent unless -v was given somewhere
     report = profile_bundle(req, log=lambda msg: print(msg, file=sys.stderr) if verbose else None)
     print(format_table(report))
@@ -235,6 +238,9 @@ def _add_profile_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--startup", action=argparse.BooleanOptionalAction, default=True,
                         help="time to first prediction of a fresh process per artifact, with an empty and a filled "
                              "compile cache (two short-lived processes each; default: on)")
+    parser.add_argument("--layers", type=int, nargs="?", const=12, default=0, metavar="N",
+                        help="OpenVINO per-node profiling of each OpenVINO artifact at batch 1: the share of time in "
+                             "int8 kernels, the N heaviest kernels and float nodes (default N: 12)")
     parser.add_argument("-v", "--verbose", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                         help="print progress to stderr (and third-party warnings, as the global -v)")
     parser.set_defaults(handler=run_profile)

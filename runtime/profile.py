@@ -26,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import ENGINE, ONNX, Artifact, Manifest, read_manifest
+from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
 from .errors import ProfileError
-from .measure import Pipeline, measured_row, stream_row
+from .layer_report import LayerReport, summarize_layers
+from .measure import Pipeline, measured_row, sample_inputs, stream_row
 from .predictor import Predictor, PredictorConfig
 from .profile_types import PROFILE_BACKENDS, ProfileReport, ProfileRequest, ProfileRow
 from .selection import ort_has_cuda, tensorrt_importable
@@ -147,6 +149,7 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
     targets, rows = list_targets(manifest, req.backend, req.device, req.precisions)
     rows = list(rows)
     startup: list[StartupRow] = []
+    layers: list[LayerReport] = []
     stage_source: Predictor | None = None  # kept open: the PyTorch rows reuse its tokenize/preprocess/decode
     for target in targets:
         config = PredictorConfig(backend=target.backend, device=target.device, artifact=target.artifact.file,
@@ -164,6 +167,9 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
                                      batch, stage_pipeline(predictor), req))
         if req.stream:
             rows.append(stream_row(target.artifact.file, predictor, target.label, max(req.batch_sizes), req))
+        if req.layers and target.backend == "openvino":
+            log(f"per-node profiling of {target.artifact.file} ({target.label}), batch 1")
+            layers.append(layer_profile(predictor, target, req))
         if req.startup:
             log(f"startup: two fresh processes for {target.artifact.file} on {target.backend} ({target.label})")
             startup.extend(measure_startup(req.bundle, target.backend, target.device, target.artifact.file,
@@ -186,4 +192,13 @@ def profile_bundle(req: ProfileRequest, log: Callable[[str], None] = lambda _: N
     if stage_source is not None:
         stage_source.close()
     request = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(req).items()}
-    return ProfileReport(tuple(rows), env, request, tuple(startup))
+    return ProfileReport(tuple(rows), env, request, tuple(startup), tuple(layers))
+
+
+def layer_profile(predictor: Predictor, target: Target, req: ProfileRequest) -> LayerReport:
+    """OpenVINO's per-node times for one batch-1 inference of the profile's sample input (``--layers``)."""
+    texts, images = sample_inputs(1, req.image_size)
+    tokens, pixels = predictor.tokenize(texts), predictor.preprocess(images)
+    feed = {INPUT_IDS: tokens.input_ids, ATTENTION_MASK: tokens.attention_mask, PIXEL_VALUES: pixels.pixel_values}
+    timed = predictor.runner.profile_layers(feed, iters=max(1, min(req.iters, 20)))
+    return summarize_layers(timed, target.artifact.file, target.backend, target.label, 1, req.layers)

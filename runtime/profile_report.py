@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..atomic import atomic_path, write_text_atomic
+from .layer_report import format_layers
 from .profile_types import STAGES, ProfileReport, ProfileRow
 
 _COLUMNS = (("artifact", 22, "<"), ("backend", 12, "<"), ("device", 6, "<"), ("prec", 5, "<"), ("batch", 5, ">"),
@@ -47,6 +48,10 @@ def format_table(report: ProfileReport) -> str:
             lines.append(f"{row.name:<22} {row.backend:<12} {row.precision:<5} {row.start:<13} {row.seconds:6.2f} "
                          f"= {row.start_s:.2f} + {row.load_s:.2f} + {row.first_predict_s:.2f}"
                          + (f"  [{compiled}]" if compiled else ""))
+    if report.layers:
+        lines += ["", "OpenVINO per-node profiling (PERF_COUNT; kernel suffix = the precision it computes in):"]
+        for layer_report in report.layers:
+            lines += format_layers(layer_report)
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .layer_report import LayerReport
 from .startup import StartupRow
 from .timing import Stats
 
@@ -29,6 +30,7 @@ class ProfileRequest:
     startup: bool = True  # time to first prediction of a fresh process, first and second start, per artifact
     verify_key: str | None = None  # passed to the startup measurements' loads (a device app verifies too)
     compile_cache: bool = True  # the measured rows' Predictors use the user's compile cache
+    layers: int = 0  # > 0: OpenVINO per-node profiling of each OpenVINO artifact at batch 1, this many top entries
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,10 @@ class ProfileReport:
     environment: dict[str, object]
     request: dict[str, object]
     startup: tuple[StartupRow, ...] = ()
+    layers: tuple[LayerReport, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {"rows": [asdict(r) for r in self.rows], "environment": self.environment, "request": self.request,
-                "startup": [asdict(r) for r in self.startup], "stages": list(STAGES),
+                "startup": [asdict(r) for r in self.startup], "layers": [asdict(r) for r in self.layers],
+                "stages": list(STAGES),
                 "units": {"latency": "ms", "throughput": "samples/s", "startup": "s"}}

@@ -29,6 +29,22 @@ INSTALL_HINT = "pip install 'edge-clipguard[openvino]'"
 
 
 @dataclass(frozen=True)
+class LayerTime:
+    """One executed node of a compiled model: its type, the kernel OpenVINO chose (``exec_type``, e.g.
+    ``brgconv_avx512_core_vnni_I8``: the suffix is the precision it computes in) and its mean time."""
+
+    name: str
+    node_type: str
+    exec_type: str
+    ms: float
+
+    @property
+    def int8(self) -> bool:
+        """Computes on 8-bit integers: OpenVINO names such kernels with an I8/U8 precision suffix."""
+        return self.exec_type.rsplit("_", 1)[-1].upper() in ("I8", "U8")
+
+
+@dataclass(frozen=True)
 class OpenVinoConfig:
     threads: int | None = None  # None: the CPUs this process may use
     bf16: bool = False  # reduced-precision inference (only where the CPU has native BF16)
@@ -156,7 +172,23 @@ class OpenVinoRunner(Runner):
                 "inputs": [(s.name, s.dtype, list(s.shape)) for s in self._graph_inputs],
                 "normalize": None if pre is None else [list(pre.mean), list(pre.std)]}
 
-    def _compile(self, static: dict[str, int] | None):
+    def profile_layers(self, feed: dict[str, np.ndarray], iters: int = 20) -> list[LayerTime]:
+        """Per-node times of ``feed``'s shape from OpenVINO's own profiling (``PERF_COUNT``), averaged over
+        ``iters`` inferences of a separately compiled copy (the variants that serve stay as they are)."""
+        dims = feed_dims(feed, self.inputs)
+        compiled = self._compile(dims if dims.get(BATCH_AXIS) == 1 else None, {**self._settings(), "PERF_COUNT": True})
+        request = compiled.create_infer_request()
+        request.infer(feed, share_inputs=True)  # first call: allocations, not counted
+        totals: dict[str, list] = {}
+        for _ in range(iters):
+            request.infer(feed, share_inputs=True)
+            for info in request.profiling_info:
+                if str(info.status).endswith("EXECUTED") and not str(info.status).endswith("NOT_RUN"):
+                    entry = totals.setdefault(info.node_name, [info.node_type, info.exec_type, 0.0])
+                    entry[2] += info.real_time.total_seconds() * 1e3
+        return [LayerTime(name, kind, exec_type, total / iters) for name, (kind, exec_type, total) in totals.items()]
+
+    def _compile(self, static: dict[str, int] | None, settings: dict[str, object] | None = None):
         """Compile the graph, with every input reshaped to ``static`` axis sizes when given."""
         if self._graph is None:
             try:
@@ -167,7 +199,7 @@ class OpenVinoRunner(Runner):
         if static is not None:
             model.reshape({spec.name: list(resolve_shape(spec, static)) for spec in self._graph_inputs})
         try:
-            return self._core.compile_model(self._with_normalize(model), "CPU", self._settings())
+            return self._core.compile_model(self._with_normalize(model), "CPU", settings or self._settings())
         except Exception as exc:
             raise BackendError(f"{self.model.name}: OpenVINO cannot compile it ({_first_line(exc)})") from None
 

@@ -97,3 +97,29 @@ def test_bench_runtime_ratios_and_json(tiny_bundle, tiny_checkpoint, tmp_path, c
     assert code == 0 and set(data["ratios"]) == {"int8_speedup", "vs_eager", "overhead_pct"}
     assert set(data["ratios"]["vs_eager"]) == {"model.fp32.onnx@b1"}
     assert all(0 < v < 100 for v in data["ratios"]["overhead_pct"].values())
+
+
+def test_profile_layers_reports_the_int8_share_of_each_openvino_artifact(tiny_int8_bundle):
+    pytest.importorskip("openvino")
+    req = ProfileRequest(str(tiny_int8_bundle.bundle), backend="openvino", device="cpu", iters=3, warmup=0,
+                         threads=1, stream=False, startup=False, layers=5, precisions=("fp32", "int8"))
+    report = profile_bundle(req)
+    by_file = {layer.name: layer for layer in report.layers}
+    int8, fp32 = by_file["model.int8.onnx"], by_file["model.fp32.onnx"]
+    # fp32: only the uint8 canvas's conversion runs on 8-bit data
+    assert 0.1 < int8.int8_share <= 1.0 and fp32.int8_share < 0.05
+    assert len(int8.kernels) <= 5 and [k.ms for k in int8.kernels] == sorted((k.ms for k in int8.kernels), reverse=True)
+    assert any(k.int8 and k.node_type in ("Convolution", "FullyConnected", "MatMul") or "I8" in k.exec_type.upper()
+               for k in int8.kernels)
+    from edge_clipguard.runtime.profile_report import format_table
+
+    assert "% of it in int8 kernels" in format_table(report)
+
+
+@pytest.mark.parametrize("exec_type, int8", [("brgconv_avx512_1x1_I8", True), ("brgemm_avx512_i8", True),
+                                             ("jit_uni_U8", True), ("brgconv_avx512_dw_f32", False),
+                                             ("ref_any_f16", False), ("unknown_i32", False)])
+def test_a_kernel_counts_as_int8_by_its_precision_suffix(exec_type, int8):
+    from edge_clipguard.runtime.backends.openvino_runner import LayerTime
+
+    assert LayerTime("n", "Convolution", exec_type, 1.0).int8 is int8
