@@ -33,6 +33,7 @@ class LayerReport:
     total_ms: float
     int8_share: float
     kernels: tuple[KernelTime, ...]  # heaviest first
+    parts: tuple[tuple[str, float, float], ...]  # (model part, ms, int8 share of it), heaviest first
     float_nodes: tuple[tuple[str, str, str, float], ...]  # the heaviest nodes not in int8: (name, type, kernel, ms)
 
 
@@ -46,8 +47,26 @@ def summarize_layers(layers, name: str, backend: str, precision: str, batch: int
     total = sum(layer.ms for layer in layers)
     int8 = sum(layer.ms for layer in layers if layer.int8)
     floats = sorted((layer for layer in layers if not layer.int8), key=lambda layer: -layer.ms)[:top]
+    by_part: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for layer in layers:
+        entry = by_part[model_part(layer)]
+        entry[0] += layer.ms
+        entry[1] += layer.ms if layer.int8 else 0.0
+    parts = sorted(((part, ms, i8 / ms if ms else 0.0) for part, (ms, i8) in by_part.items()), key=lambda p: -p[1])
     return LayerReport(name, backend, precision, batch, total, int8 / total if total else 0.0, tuple(kernels[:top]),
-                       tuple((f.name, f.node_type, f.exec_type, f.ms) for f in floats))
+                       tuple(parts), tuple((f.name, f.node_type, f.exec_type, f.ms) for f in floats))
+
+
+def model_part(layer) -> str:
+    """The model part a node belongs to, from the module path the exporter names nodes by
+    ("/model/text_tower/bert/encoder/..." -> "text_tower"), looked for in the node's own name and then in the
+    names of the nodes OpenVINO fused into it; nodes of no module (input conversion, the decoder's TopK) are
+    "other"."""
+    for name in [layer.name, *layer.sources.split(",")]:
+        pieces = [p for p in name.strip().split("/") if p]
+        if len(pieces) >= 3 and pieces[0] == "model":
+            return pieces[1]
+    return "other"
 
 
 def format_layers(report: LayerReport) -> list[str]:
@@ -58,6 +77,8 @@ def format_layers(report: LayerReport) -> list[str]:
         share = 100 * k.ms / report.total_ms if report.total_ms else 0.0
         lines.append(f"  {k.ms:7.2f} {share:5.1f}% {k.nodes:5d}  {k.node_type} / {k.exec_type}"
                      + ("" if k.int8 else "  (float)"))
+    lines.append("  by model part: " + ", ".join(f"{part} {ms:.2f} ms ({100 * i8:.0f} % int8)"
+                                                for part, ms, i8 in report.parts))
     if report.float_nodes:
         lines.append("  heaviest nodes not in int8:")
         lines += [f"  {ms:7.2f}        {kind} / {kernel}  {name}" for name, kind, kernel, ms in report.float_nodes]

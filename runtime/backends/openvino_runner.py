@@ -37,6 +37,7 @@ class LayerTime:
     node_type: str
     exec_type: str
     ms: float
+    sources: str = ""  # the graph nodes OpenVINO fused into this one (comma-separated ONNX names), when known
 
     @property
     def int8(self) -> bool:
@@ -177,6 +178,7 @@ class OpenVinoRunner(Runner):
         ``iters`` inferences of a separately compiled copy (the variants that serve stay as they are)."""
         dims = feed_dims(feed, self.inputs)
         compiled = self._compile(dims if dims.get(BATCH_AXIS) == 1 else None, {**self._settings(), "PERF_COUNT": True})
+        origins = {op.get_friendly_name(): _original_names(op) for op in compiled.get_runtime_model().get_ordered_ops()}
         request = compiled.create_infer_request()
         request.infer(feed, share_inputs=True)  # first call: allocations, not counted
         totals: dict[str, list] = {}
@@ -186,7 +188,8 @@ class OpenVinoRunner(Runner):
                 if str(info.status).endswith("EXECUTED") and not str(info.status).endswith("NOT_RUN"):
                     entry = totals.setdefault(info.node_name, [info.node_type, info.exec_type, 0.0])
                     entry[2] += info.real_time.total_seconds() * 1e3
-        return [LayerTime(name, kind, exec_type, total / iters) for name, (kind, exec_type, total) in totals.items()]
+        return [LayerTime(name, kind, exec_type, total / iters, origins.get(name, ""))
+                for name, (kind, exec_type, total) in totals.items()]
 
     def _compile(self, static: dict[str, int] | None, settings: dict[str, object] | None = None):
         """Compile the graph, with every input reshaped to ``static`` axis sizes when given."""
@@ -235,6 +238,12 @@ def cpu_identity(core) -> dict[str, object]:
     return {"name": core.get_property("CPU", "FULL_DEVICE_NAME"),
             "capabilities": list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
             "machine": platform.machine()}
+
+
+def _original_names(op) -> str:
+    """The ONNX node names an executed node was fused from (OpenVINO renames fused int8 convolutions)."""
+    info = op.get_rt_info()
+    return str(info["originalLayersNames"].astype(str)) if "originalLayersNames" in info else ""
 
 
 def uint8_canvas_spec(spec: TensorSpec) -> TensorSpec:

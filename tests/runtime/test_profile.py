@@ -123,3 +123,17 @@ def test_a_kernel_counts_as_int8_by_its_precision_suffix(exec_type, int8):
     from edge_clipguard.runtime.backends.openvino_runner import LayerTime
 
     assert LayerTime("n", "Convolution", exec_type, 1.0).int8 is int8
+
+
+def test_nodes_are_grouped_by_the_model_part_their_own_or_fused_names_give():
+    from edge_clipguard.runtime.backends.openvino_runner import LayerTime
+    from edge_clipguard.runtime.layer_report import summarize_layers
+
+    layers = [LayerTime("/model/text_tower/bert/encoder/layer.0/MatMul", "FullyConnected", "brgemm_avx512_f32", 2.0),
+              LayerTime("/model/image_tower/blocks/0/Conv", "Convolution", "brgconv_avx512_I8", 3.0),
+              LayerTime("Multiply_48640", "Convolution", "brgconv_avx512_f32", 1.0,
+                        "Multiply_48640,/model/image_tower/blocks.1/bn1/BatchNormalization"),
+              LayerTime("pixel_values/convert", "Reorder", "jit_uni_U8", 0.5)]
+    report = summarize_layers(layers, "m", "openvino", "int8", 1, top=3)
+    assert report.parts == (("image_tower", 4.0, 0.75), ("text_tower", 2.0, 0.0), ("other", 0.5, 1.0))
+    assert report.int8_share == pytest.approx(3.5 / 6.5)

@@ -1,0 +1,66 @@
+"""Where each model's inference time goes, by model part, on OpenVINO INT8 (issue 23.5: what holds a pruned model
+back). For each bundle: end-to-end batch-1 latency (``profile``) and OpenVINO's per-node times (``profile
+--layers``) summed by the model part a node comes from (text_tower, image_tower, fusion, box_head, ...), with the
+int8 share of each part. Bundles run one after another in one process on the same CPU; compare rows as ratios.
+
+    python benchmarks/bench_parts.py REF/bundle_base REF/bundle_p50_t REF/bundle_p30_t --tag reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+from edge_clipguard.runtime.profile import cpu_model, profile_bundle  # noqa: E402
+from edge_clipguard.runtime.profile_types import ProfileRequest  # noqa: E402
+
+PARTS = ("image_tower", "text_tower", "fusion", "box_head")
+
+
+def measure(bundle: str, threads: int, iters: int) -> dict:
+    req = ProfileRequest(bundle, backend="openvino", device="cpu", precisions=("int8",), iters=iters, warmup=5,
+                         threads=threads, stream=False, startup=False, layers=8, compile_cache=False)
+    report = profile_bundle(req)
+    row, layers = report.rows[0], report.layers[0]
+    parts = {part: ms for part, ms, _ in layers.parts}
+    return {"bundle": bundle, "e2e_ms": row.e2e.p50, "node_ms": layers.total_ms, "int8_share": layers.int8_share,
+            "parts_ms": parts, "parts_int8_share": {part: share for part, _, share in layers.parts}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("bundles", nargs="+")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--iters", type=int, default=40)
+    p.add_argument("--tag", default="")
+    p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
+    args = p.parse_args(argv)
+    rows = [measure(bundle, args.threads, args.iters) for bundle in args.bundles]
+    base = rows[0]
+    header = ["bundle", "e2e ms", "node ms", "int8 %", *(f"{part} ms" for part in PARTS), "other ms"]
+    table_rows = []
+    for row in rows:
+        named = [row["parts_ms"].get(part, 0.0) for part in PARTS]
+        other = row["node_ms"] - sum(named)
+        table_rows.append([Path(row["bundle"]).name, f"{row['e2e_ms']:.1f}", f"{row['node_ms']:.1f}",
+                           f"{100 * row['int8_share']:.0f}", *(f"{ms:.1f}" for ms in named), f"{other:.1f}"])
+    print(C.table(header, table_rows))
+    for row in rows[1:]:
+        shrink = {part: row["parts_ms"].get(part, 0.0) / base["parts_ms"][part] for part in PARTS
+                  if base["parts_ms"].get(part)}
+        print(f"{Path(row['bundle']).name} vs {Path(base['bundle']).name}: "
+              + ", ".join(f"{part} {ratio:.2f}x" for part, ratio in shrink.items()))
+    print(f"OpenVINO INT8, batch 1, {args.threads} threads on {cpu_model()}")
+    name = f"bench_parts{'_' + args.tag if args.tag else ''}.json"
+    out = C.write_json(Path(args.out_dir) / name, {"rows": rows, "environment": C.environment(),
+                                                   "threads": args.threads, "iters": args.iters})
+    print(f"json: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
