@@ -61,20 +61,23 @@ CPU_INT8_SCORE_MEAN_ATOL = 0.5
 CPU_INT8_CONFIDENCE_ATOL = 0.25
 
 
-def round_large_tables_to_fp16(model) -> list[str]:
-    """Round big embedding tables to fp16 values in place, exactly as the INT8 ONNX stores them
-    (``qdq_graph.store_large_tables_fp16``), so the PyTorch reference, calibration and the
-    exported graph see the same numbers; otherwise the tiny fp16 rounding flips int8 rounding
-    decisions downstream and the graph no longer matches its reference."""
+def round_large_tables_to_int8_rows(model) -> list[str]:
+    """Give big embedding tables exactly the values the INT8 ONNX stores (``qdq_graph.store_large_tables_int8``:
+    int8, one scale per row, dequantized in float32), in place, so the PyTorch reference, calibration and the
+    exported graph see the same numbers; otherwise the table's rounding flips int8 rounding decisions
+    downstream and the graph no longer matches its reference."""
     import torch
 
-    from .qdq_graph import LARGE_TABLE_ELEMENTS
+    from .qdq_graph import LARGE_TABLE_ELEMENTS, quantize_array, table_row_scales
 
     rounded = []
     for name, module in model.named_modules():
         if isinstance(module, torch.nn.Embedding) and module.weight.numel() >= LARGE_TABLE_ELEMENTS:
+            values = module.weight.detach().cpu().numpy().astype(np.float32)
+            scale = table_row_scales(values)
+            stored = quantize_array(values, scale, np.zeros_like(scale, dtype=np.int8), axis=0)
             with torch.no_grad():
-                module.weight.copy_(module.weight.half().float())
+                module.weight.copy_(torch.from_numpy(stored.astype(np.float32) * scale[:, None]))
             rounded.append(name)
     return rounded
 
@@ -86,7 +89,7 @@ def int8_reference(model, quantized: bool, samples, tokenizer, batch_size: int =
     from ..train.quantize import calibration_loop, quantize_int8
 
     work = copy.deepcopy(model)
-    round_large_tables_to_fp16(work)
+    round_large_tables_to_int8_rows(work)
     if quantized:
         return work
     dataset = ManifestDataset(samples, tokenizer, work.cfg.image_size, work.cfg.resize)
@@ -97,12 +100,12 @@ def write_qdq_onnx(qmodel, path: Path, opset: int) -> dict:
     """Export the fake-quant model, store weights as int8, check the rules; returns graph facts."""
     import onnx
 
-    from .qdq_graph import fold_weight_quantizers, qdq_rule_violations, store_large_tables_fp16
+    from .qdq_graph import fold_weight_quantizers, qdq_rule_violations, store_large_tables_int8
 
     export_onnx(qmodel, path, opset=opset)
     model = onnx.load(str(path))
     folded = fold_weight_quantizers(model)
-    fp16_tables = store_large_tables_fp16(model)
+    int8_tables = store_large_tables_int8(model)
     problems = qdq_rule_violations(model)
     if problems:
         raise ExportValidationError(f"{path.name}: breaks the INT8 Q/DQ rules: {problems[0]} "
@@ -110,7 +113,7 @@ def write_qdq_onnx(qmodel, path: Path, opset: int) -> dict:
     onnx.save(model, str(path))
     onnx.checker.check_model(str(path))
     counts = {op: sum(n.op_type == op for n in model.graph.node) for op in ("QuantizeLinear", "DequantizeLinear")}
-    return {"folded_weights": folded, "fp16_tables": fp16_tables, **counts}
+    return {"folded_weights": folded, "int8_tables": int8_tables, **counts}
 
 
 def check_against_torch(path: Path, reference, limits: dict[str, float], real_feeds=(), batch_sizes=(1, 3),

@@ -102,39 +102,28 @@ def large_gather_tables(graph: onnx.GraphProto, min_elements: int) -> list[onnx.
     return list(tables.values())
 
 
-def store_large_tables_fp16(model: onnx.ModelProto, min_elements: int = LARGE_TABLE_ELEMENTS) -> list[str]:
-    """Store big fp32 Gather tables (the word embedding) as fp16 + Cast to float.
-
-    The embedding lookup is not a linear op, so TensorRT's INT8 weight path does not apply to
-    it; half precision halves its bytes while the graph stays float-typed (the Cast is folded
-    at build time). Returns the tables changed.
-    """
-    graph = model.graph
-    changed = []
-    for table in large_gather_tables(graph, min_elements):
-        half = numpy_helper.from_array(numpy_helper.to_array(table).astype(np.float16), name=f"{table.name}.fp16")
-        graph.initializer.remove(table)
-        graph.initializer.append(half)
-        cast = helper.make_node("Cast", [half.name], [table.name], name=f"{table.name}/CastToFloat",
-                                to=onnx.TensorProto.FLOAT)
-        graph.node.insert(0, cast)
-        changed.append(table.name)
-    return changed
+def table_row_scales(values: np.ndarray) -> np.ndarray:
+    """One symmetric int8 scale per row of an embedding table (max |row| / 127; an all-zero row gets 1)."""
+    scale = (np.abs(values).max(axis=1) / 127.0).astype(np.float32)
+    scale[scale == 0] = 1.0
+    return scale
 
 
 def store_large_tables_int8(model: onnx.ModelProto, min_elements: int = LARGE_TABLE_ELEMENTS) -> list[str]:
-    """Store big fp32 Gather tables as int8 with one scale per row + DequantizeLinear(axis 0).
+    """Store big fp32 Gather tables (the word embedding) as int8, one scale per row, + DequantizeLinear(axis 0).
 
-    For ONNX Runtime only (the CPU-tuned artifact): ORT dequantizes the constant table once at
-    session start, so the file is 4x smaller for free; TensorRT's INT8 path is for linear ops,
-    so the TensorRT artifact uses ``store_large_tables_fp16`` instead.
+    Weight-only quantization of the lookup: the file holds 1 byte per value (base: 47 MB fp32 -> 12 MB) and
+    the rows come back within half a step (max |row| / 254). The pattern -- a constant int8 table, a
+    constant per-axis scale, DequantizeLinear on axis 0, feeding Gather's data input -- is the explicit-
+    quantization "pre-quantized weights" form TensorRT documents (an IDequantizeLayer between the stored
+    low-precision weights and the layer that uses them; docs/concepts/precisions.md cites it). ONNX Runtime
+    and OpenVINO read it as it is (OpenVINO keeps the table compressed). Returns the tables changed.
     """
     graph = model.graph
     changed = []
     for table in large_gather_tables(graph, min_elements):
         values = numpy_helper.to_array(table)
-        scale = (np.abs(values).max(axis=1) / 127.0).astype(np.float32)
-        scale[scale == 0] = 1.0
+        scale = table_row_scales(values)
         zero_point = np.zeros_like(scale, dtype=np.int8)
         quantized = quantize_array(values, scale, zero_point, axis=0)
         names = [f"{table.name}.int8", f"{table.name}.scale", f"{table.name}.zero_point"]
@@ -164,7 +153,8 @@ def qdq_rule_violations(model: onnx.ModelProto, float_scopes: Iterable[str] = FL
     - opset >= 13 (per-axis Q/DQ); at least one Q/DQ pair exists;
     - every Q/DQ is int8 with zero-point 0 (symmetric);
     - a DequantizeLinear on a stored weight feeding Conv/MatMul/Gemm (directly or via
-      Transpose) is per output channel, axis 0; activation Q/DQ have one scale (per tensor);
+      Transpose) is per output channel, axis 0; one feeding a Gather (an embedding table) is per row,
+      axis 0, and is the Gather's data input; activation Q/DQ have one scale (per tensor);
     - ``float_ops`` (LayerNorm, Softmax, the sigmoids) never read a DequantizeLinear output, so
       they compute on float inputs (their output may be quantized for the next GEMM, as
       TensorRT expects); nodes inside ``float_scopes`` (the score head) have no Q/DQ at all.
@@ -193,6 +183,9 @@ def qdq_rule_violations(model: onnx.ModelProto, float_scopes: Iterable[str] = FL
             users = [u for v in users for u in ([v] if v.op_type != "Transpose" else consumers.get(v.output[0], []))]
             if any(u.op_type in WEIGHT_CONSUMERS for u in users) and (scale.size <= 1 or _axis(node) != 0):
                 problems.append(f"{node.name}: weight must be quantized per output channel (axis 0)")
+            gathers = [u for u in users if u.op_type == "Gather"]
+            if gathers and (_axis(node) != 0 or any(g.input[0] != node.output[0] for g in gathers)):
+                problems.append(f"{node.name}: a quantized table must be per row (axis 0) and Gather's data input")
         elif scale.size != 1:
             problems.append(f"{node.name}: activation must be quantized per tensor, got {scale.size} scales")
         if _in_scope(node, float_scopes):

@@ -112,11 +112,34 @@ def test_large_table_stored_int8_dequantizes_to_within_half_a_step():
     assert np.all(np.abs(got - table[ids]) <= step / 2 + 1e-7)
 
 
-def test_large_table_stored_fp16_keeps_float_output():
-    from edge_clipguard.export.qdq_graph import store_large_tables_fp16
+def test_a_table_stored_int8_per_row_breaks_no_rule():
+    from edge_clipguard.export.qdq_graph import qdq_rule_violations, store_large_tables_int8
 
-    table = np.random.default_rng(1).normal(size=(64, 8)).astype(np.float32)
-    model = _gather_model(table, 2)
-    assert store_large_tables_fp16(model, min_elements=16) == ["table"]
-    ids = np.array([3, 60])
-    np.testing.assert_array_equal(_run(model, ids), table[ids].astype(np.float16).astype(np.float32))
+    model = _gather_model(np.random.default_rng(1).normal(size=(64, 8)).astype(np.float32), 2)
+    store_large_tables_int8(model, min_elements=16)
+    assert qdq_rule_violations(model) == []
+
+
+def test_checker_flags_a_table_quantized_along_the_wrong_axis():
+    from edge_clipguard.export.qdq_graph import qdq_rule_violations, store_large_tables_int8
+
+    model = _gather_model(np.random.default_rng(1).normal(size=(64, 8)).astype(np.float32), 2)
+    store_large_tables_int8(model, min_elements=16)
+    dq = next(n for n in model.graph.node if n.op_type == "DequantizeLinear")
+    next(a for a in dq.attribute if a.name == "axis").i = 1
+    assert any("per row (axis 0)" in p for p in qdq_rule_violations(model))
+
+
+def test_the_torch_reference_table_is_exactly_what_the_int8_graph_gathers(monkeypatch):
+    import torch
+
+    import edge_clipguard.export.qdq_graph as qdq_graph
+    from edge_clipguard.export.int8 import round_large_tables_to_int8_rows
+
+    monkeypatch.setattr(qdq_graph, "LARGE_TABLE_ELEMENTS", 16)
+    torch.manual_seed(0)
+    embedding = torch.nn.Sequential(torch.nn.Embedding(64, 8))
+    model = _gather_model(embedding[0].weight.detach().numpy().copy(), 64)
+    qdq_graph.store_large_tables_int8(model, min_elements=16)
+    assert round_large_tables_to_int8_rows(embedding) == ["0"]
+    np.testing.assert_array_equal(_run(model, np.arange(64)), embedding[0].weight.detach().numpy())
