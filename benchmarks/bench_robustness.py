@@ -25,7 +25,7 @@ from edge_clipguard.data.shifts import SHIFTS, shifted_split_name  # noqa: E402
 from edge_clipguard.runtime.profile import cpu_model  # noqa: E402
 from edge_clipguard.train.bundle_eval import open_predictor, predict_rows  # noqa: E402
 from edge_clipguard.train.evaluate import detection_metrics  # noqa: E402
-from edge_clipguard.train.intervals import map50_difference, metric_intervals  # noqa: E402
+from edge_clipguard.train.intervals import map50_difference, metric_intervals, score_r_difference  # noqa: E402
 from edge_clipguard.train.metrics import per_domain_metrics  # noqa: E402
 from edge_clipguard.train.run import read_manifests  # noqa: E402
 
@@ -58,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     sets = test_sets(Path(args.scenes_dir), args.count, args.seed)
     results: dict = {}
     predictions: dict = {}
+    text_predictions: dict = {}
     for label, bundle in args.model:
         with open_predictor(bundle, args.backend, artifact=args.artifact, threads=args.threads) as predictor:
             classes = len(predictor.manifest.class_names)
             texts = read_manifests((args.vader,), classes)
             text_pred = predict_rows(predictor, texts)
+            text_predictions[label] = text_pred
             truth = np.asarray([r.score for r in texts], dtype=np.float64)
             domains = per_domain_metrics(text_pred.scores, truth, [r.domain for r in texts])
             results[label] = {"score_r": {d: m["pearson"] for d, m in domains.items()}, "sets": {}}
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in sets:
             diff = map50_difference(predictions[(label, name)], predictions[(first, name)], classes, args.resamples)
             results[label]["sets"][name][f"minus_{first}"] = diff.to_dict()
+        d_r = score_r_difference(text_predictions[label], text_predictions[first], truth, args.resamples)
+        results[label][f"score_r_pooled_minus_{first}"] = d_r.to_dict()
 
     header = ["model", *[f"mAP50 {name}" for name in sets], *[f"r {d}" for d in results[first]["score_r"]]]
     table = []
@@ -91,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
                 d = s[f"minus_{first}"]
                 cell += f" d {100 * d['delta']:+.1f} [{100 * d['low']:+.1f},{100 * d['high']:+.1f}]"
             cells.append(cell)
-        table.append([label, *cells, *[f"{v:.3f}" for v in res["score_r"].values()]])
+        d_r = res.get(f"score_r_pooled_minus_{first}")
+        pooled = "" if d_r is None else f" d {d_r['delta']:+.3f} [{d_r['low']:+.3f},{d_r['high']:+.3f}]"
+        table.append([label, *cells, *[f"{v:.3f}" for v in res["score_r"].values()][:-1],
+                      f"{res['score_r']['pooled']:.3f}{pooled}"])
     print(f"\nCPU: {cpu_model()}; {args.backend} {args.artifact}; {args.count} scenes per set; intervals: 95 % "
           f"bootstrap ({args.resamples} resamples), d = paired difference from '{first}'")
     print(C.table(header, table))
