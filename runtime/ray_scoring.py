@@ -29,9 +29,10 @@ from .stream import StreamItem
 
 
 class BundleScorer:
-    """One Predictor per Ray actor (built in ``__init__``, which Ray runs once per actor); ``__call__`` scores a
-    batch. ``image_column`` holds paths, encoded bytes or decoded HxWx3 uint8 arrays (``ray.data.read_images``
-    writes ``image``); ``threads`` defaults to 1 because Ray runs one actor per CPU it reserves."""
+    """One Predictor per Ray actor (built in ``__init__``, which Ray runs once per actor; the Predictor frees
+    its backend when the actor goes); ``__call__`` scores a batch. ``image_column`` holds paths, encoded bytes
+    or decoded HxWx3 uint8 arrays (``ray.data.read_images`` writes ``image``); ``threads`` defaults to 1
+    because Ray runs one actor per CPU it reserves."""
 
     def __init__(self, bundle: str | Path, backend: str = "auto", precision: str | None = None, threads: int = 1,
                  text_column: str = "text", image_column: str = "image", workers: int = 1, **options: Any):
@@ -55,11 +56,6 @@ class BundleScorer:
         for name, kind in _result_types(pa):
             columns[name] = pa.array([row[name] for row in rows], type=kind)
         return pa.table(columns)
-
-    def __del__(self) -> None:
-        predictor = getattr(self, "predictor", None)
-        if predictor is not None:
-            predictor.close()
 
 
 def _holds_paths(values: np.ndarray) -> bool:
