@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
+from edge_clipguard.errors import ClipGuardError  # noqa: E402
 from edge_clipguard.runtime.profile import cpu_model, profile_bundle  # noqa: E402
 from edge_clipguard.runtime.profile_types import ProfileRequest  # noqa: E402
 
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="")
     p.add_argument("--out-dir", default=str(C.RESULTS_DIR))
     args = p.parse_args(argv)
-    rows = [measure(bundle, args.threads, args.iters) for bundle in args.bundles]
+    try:
+        rows = [measure(bundle, args.threads, args.iters) for bundle in args.bundles]
+    except ClipGuardError as exc:  # a missing or broken bundle: one line, nothing written
+        print(f"bench_parts: {exc}", file=sys.stderr)
+        return 2
     base = rows[0]
     header = ["bundle", "e2e ms", "node ms", "int8 %", *(f"{part} ms" for part in PARTS), "other ms"]
     table_rows = []
