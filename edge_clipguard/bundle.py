@@ -11,6 +11,9 @@ Schema version history:
   2 — the text axis of ``input_ids``/``attention_mask`` is symbolic (``text_length``) and
       ``preprocess.text_lengths`` lists the lengths the runtime pads a batch to. A version-1 manifest still
       loads: it reads as ``text_lengths = [max_text_length]``.
+  3 — an ONNX artifact may also come cut in two at the text features (``parts``: a text graph and a fusion
+      graph, ``text_features`` gives the tensor between them), so a runtime encodes each text once and keeps
+      its features. The whole graph stays in ``file``; versions 1 and 2 still load (no parts).
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from .contract import (
     RESIZE_METHODS,
     SCORE,
     TEXT_AXIS,
+    TEXT_FEATURES,
 )
 from .errors import ClipGuardError
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
 BUNDLE_FORMAT = "edge-clipguard-bundle"
@@ -128,6 +132,16 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
+class ArtifactParts:
+    """An ONNX artifact cut in two at ``text_features`` (see ``contract``): ``text`` maps input_ids and
+    attention_mask to text_features; ``fusion`` maps text_features, attention_mask and pixel_values to the
+    outputs. Run one after the other they compute what the whole graph computes (export checks it)."""
+
+    text: str
+    fusion: str
+
+
+@dataclass(frozen=True)
 class Artifact:
     """One model file of the bundle.
 
@@ -135,6 +149,7 @@ class Artifact:
     target: which backend it is meant for: "any", "tensorrt" or "onnxruntime-cpu".
     quant_format: for INT8, e.g. "qdq-s8s8" (TensorRT-style) or "qdq-u8s8" (ORT-CPU-tuned).
     details: free-form facts (opset, validation errors, TensorRT version, compute capability, ...).
+    parts: the same graph cut in two files at the text features (schema 3), or None.
     """
 
     file: str
@@ -143,6 +158,16 @@ class Artifact:
     target: str = "any"
     quant_format: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    parts: ArtifactParts | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Artifact:
+        parts = data.get("parts")
+        return cls(**{**data, "parts": None if parts is None else ArtifactParts(**parts)})
+
+    def member_files(self) -> tuple[str, ...]:
+        """Every bundle file this artifact is: the whole graph and, when cut, its two parts."""
+        return (self.file,) if self.parts is None else (self.file, self.parts.text, self.parts.fusion)
 
     def engine_facts(self) -> EngineFacts | None:
         """A TensorRT engine's typed facts (version, compute capability, profiles); None for ONNX files."""
@@ -203,6 +228,8 @@ class Manifest:
     files: dict[str, str]
     versions: dict[str, str] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
+    # The tensor between an artifact's parts: float32 [batch, text_length, feature_dim]; None when none is cut.
+    text_features: TensorSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,6 +301,10 @@ def _text_lengths(pre: dict[str, Any], where: str) -> tuple[int, ...]:
     return tuple(lengths)
 
 
+def _spec(data: dict[str, Any] | None) -> TensorSpec | None:
+    return None if data is None else TensorSpec(data["name"], data["dtype"], tuple(data["shape"]))
+
+
 def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Manifest:
     """Parse and check a manifest dict; raises BundleError naming the bad field."""
     if not isinstance(data, dict):
@@ -310,9 +341,10 @@ def manifest_from_dict(data: dict[str, Any], where: str = MANIFEST_NAME) -> Mani
                 resize=_resize_method(pre, where),
                 text_lengths=_text_lengths(pre, where),
             ),
-            artifacts=tuple(Artifact(**a) for a in _require(data, "artifacts", where)),
+            artifacts=tuple(Artifact.from_dict(a) for a in _require(data, "artifacts", where)),
             files={str(k): str(v) for k, v in _require(data, "files", where).items()},
             versions={str(k): str(v) for k, v in data.get("versions", {}).items()},
+            text_features=_spec(data.get("text_features")),
         )
         _check_member_names(data, where)
         check_meaning(manifest, where)
@@ -358,9 +390,16 @@ def check_meaning(manifest: Manifest, where: str = MANIFEST_NAME) -> None:
                 fail(f"{at}.{name}", f"one of {list(allowed)}", value)
         if not isinstance(art.details, dict):
             fail(f"{at}.details", "an object", art.details)
-        if art.file not in manifest.files:
-            fail(f"{at}.file", "a file listed in 'files' with its sha256", art.file)
+        for name in art.member_files():
+            if name not in manifest.files:
+                fail(f"{at}.file", "a file listed in 'files' with its sha256", name)
+        if art.parts is not None and (art.kind != ONNX or manifest.text_features is None):
+            fail(f"{at}.parts", "parts only on an ONNX artifact, with the manifest's 'text_features' given",
+                 asdict(art.parts))
         art.engine_facts()
+    if manifest.text_features is not None:
+        _check_specs("text_features", (manifest.text_features,), _expected_text_features(manifest.text_features),
+                     where)
     for name, digest in manifest.files.items():
         if not _SHA256.fullmatch(digest):
             fail(f"files[{name!r}]", "a sha256 of 64 lowercase hex digits", digest)
@@ -372,6 +411,12 @@ def _expected_inputs(pre: Preprocess) -> tuple[tuple[str, str, tuple], ...]:
     size = pre.image_size
     return ((INPUT_IDS, "int64", (BATCH_AXIS, "text")), (ATTENTION_MASK, "int64", (BATCH_AXIS, "text")),
             (PIXEL_VALUES, "float32", (BATCH_AXIS, 3, size, size)))
+
+
+def _expected_text_features(spec: TensorSpec) -> tuple[tuple[str, str, tuple], ...]:
+    """text_features is float32 [batch, text_length, feature_dim] with a positive feature_dim."""
+    dim = spec.shape[-1] if spec.shape and type(spec.shape[-1]) is int and spec.shape[-1] > 0 else "a positive size"
+    return ((TEXT_FEATURES, "float32", (BATCH_AXIS, TEXT_AXIS, dim)),)
 
 
 def _expected_outputs(top_k: int) -> tuple[tuple[str, str, tuple], ...]:
@@ -402,6 +447,8 @@ def _check_member_names(data: dict[str, Any], where: str) -> None:
     check_member_name(data["preprocess"].get("tokenizer_file", TOKENIZER_NAME), f"{where}: preprocess.tokenizer_file")
     for i, art in enumerate(data["artifacts"]):
         check_member_name(art["file"], f"{where}: artifacts[{i}].file")
+        for role, name in (art.get("parts") or {}).items():
+            check_member_name(name, f"{where}: artifacts[{i}].parts.{role}")
     for name in data["files"]:
         check_member_name(name, f"{where}: files")
 

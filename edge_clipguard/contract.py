@@ -22,6 +22,14 @@ CONFIDENCES = "confidences"
 LABELS = "labels"
 OUTPUT_NAMES = (SCORE, BOXES, CONFIDENCES, LABELS)
 
+# The artifact cut in two (schema 3, ``Artifact.parts``): a text graph (input_ids, attention_mask -> text_features)
+# and a fusion graph (text_features, attention_mask, pixel_values -> the outputs above). text_features: float32
+# [batch, text_length, feature_dim], the projected text tokens the fusion attends to; a row's values at its real
+# tokens do not depend on the padding, so the runtime computes them once per text and keeps them.
+TEXT_FEATURES = "text_features"
+TEXT_PART_INPUTS = (INPUT_IDS, ATTENTION_MASK)
+FUSION_PART_INPUTS = (TEXT_FEATURES, ATTENTION_MASK, PIXEL_VALUES)
+
 # The symbolic axes of the exported graph. The text axis is dynamic, so a short query runs at a short length:
 # the runtime pads a batch to the smallest of the manifest's ``text_lengths`` buckets that holds its longest
 # text (padding never changes a result: every attention and pooling over text is masked).

@@ -27,6 +27,7 @@ from .bundle import (
     SCHEMA_VERSION,
     TARGETS,
     Artifact,
+    ArtifactParts,
     Manifest,
     Preprocess,
     TensorSpec,
@@ -52,6 +53,7 @@ DESCRIPTIONS = {
     TensorSpec: "a graph input or output; shape entries are sizes or the symbolic axes 'batch' and 'text_length'",
     Preprocess: "what the runtime does to text and image before the graph sees them",
     Artifact: "one model file of the bundle (ONNX graph or TensorRT plan)",
+    ArtifactParts: "the artifact's graph cut in two at text_features: a text graph and a fusion graph",
 }
 
 

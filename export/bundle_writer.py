@@ -133,13 +133,17 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
             artifacts.extend(int8_arts)
             rows.extend(int8_rows)
             notes.extend(int8_notes)
+        from .split_graph import add_parts
+
+        artifacts, feature_dim, split_notes = add_parts(bundle, artifacts, cfg)
+        notes.extend(split_notes)
         if req.engine != "never":
             eng_arts, eng_rows, eng_notes = build_engines_for_bundle(bundle, artifacts, req,
                                                                      text_buckets(cfg.text.max_length), log)
             artifacts.extend(eng_arts)
             rows.extend(eng_rows)
             notes.extend(eng_notes)
-        manifest = build_manifest(cfg, bundle, artifacts, _versions(req.opset), __version__)
+        manifest = build_manifest(cfg, bundle, artifacts, _versions(req.opset), __version__, feature_dim)
         write_manifest(bundle, manifest)
         if signing_key is not None:
             info = sign_bundle(bundle, signing_key, name=out.name)

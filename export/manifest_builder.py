@@ -20,6 +20,7 @@ from ..contract import (
     SCORE_MAX,
     SCORE_MIN,
     TEXT_AXIS,
+    TEXT_FEATURES,
     text_buckets,
 )
 from ..contract import BATCH_AXIS as BATCH
@@ -43,11 +44,13 @@ def graph_specs(cfg: ModelConfig) -> tuple[tuple[TensorSpec, ...], tuple[TensorS
 
 
 def build_manifest(cfg: ModelConfig, bundle_dir: str | Path, artifacts: list[Artifact],
-                   versions: dict[str, str], package_version: str) -> Manifest:
-    """Manifest for the files already written in ``bundle_dir`` (tokenizer + each artifact)."""
+                   versions: dict[str, str], package_version: str, feature_dim: int | None = None) -> Manifest:
+    """Manifest for the files already written in ``bundle_dir`` (tokenizer + each artifact and its parts);
+    ``feature_dim``: the width of the text features between the artifacts' parts, None when none is cut."""
     bundle_dir = Path(bundle_dir)
     inputs, outputs = graph_specs(cfg)
-    names = [TOKENIZER_NAME, *(a.file for a in artifacts)]
+    names = [TOKENIZER_NAME, *(name for a in artifacts for name in a.member_files())]
+    features = None if feature_dim is None else TensorSpec(TEXT_FEATURES, "float32", (BATCH, TEXT_AXIS, feature_dim))
     return Manifest(
         schema_version=SCHEMA_VERSION,
         package_version=package_version,
@@ -69,4 +72,5 @@ def build_manifest(cfg: ModelConfig, bundle_dir: str | Path, artifacts: list[Art
         artifacts=tuple(artifacts),
         files={name: sha256_file(bundle_dir / name) for name in names},
         versions=dict(versions),
+        text_features=features,
     )

@@ -31,6 +31,7 @@ from .opened_bundle import OpenedBundle, open_bundle
 from .results import Result
 from .selection import choose, slow_path_advice
 from .stream import StreamItem, predict_stream
+from .text_features import FEATURE_CACHE_BYTES, FeatureCache
 from .text_stage import TEXT_CACHE_BYTES, TextStage, TokenBatch, coerce_text
 
 
@@ -49,6 +50,9 @@ class PredictorConfig:
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard
     text_cache_size: int = 256  # per-text LRU of token ids (entries); 0 disables it
     text_cache_bytes: int = TEXT_CACHE_BYTES  # ... and the memory it may hold
+    # Each text encoded once (runtime.text_features): a bundle whose artifact comes in two parts runs them in turn
+    # and keeps each text's features, in at most this many bytes; 0 runs the whole graph on every call.
+    text_feature_cache_bytes: int = FEATURE_CACHE_BYTES
     fast_decode: bool = True  # large JPEGs decoded at reduced scale (DCT scaling), never below the input size
     verify_key: str | Path | None = None  # public key PEM: the bundle's signature must verify before any read
     # Keep compiled models across processes (OpenVINO; see runtime.compile_cache): True uses the package cache
@@ -56,6 +60,9 @@ class PredictorConfig:
     compile_cache: bool | str | Path = True
 
     def __post_init__(self) -> None:
+        if self.text_feature_cache_bytes < 0:
+            raise ClipGuardError("text_feature_cache_bytes must be 0 (off) or more, got "
+                                 f"{self.text_feature_cache_bytes}")
         for name in ("min_confidence", "nms_iou"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -124,7 +131,8 @@ class Predictor:
         text_stage = TextStage(tokenizer, pre.max_text_length, config.text_cache_size, config.text_cache_bytes,
                                pre.text_lengths)
         cache = CompileCache.from_setting(config.compile_cache)
-        runner, artifact = create_runner(bundle, choice, config.threads, config.device_index, cache)
+        features = FeatureCache(config.text_feature_cache_bytes) if config.text_feature_cache_bytes else None
+        runner, artifact = create_runner(bundle, choice, config.threads, config.device_index, cache, features)
         return cls(bundle.directory, manifest, artifact, choice.backend, choice.device, runner, text_stage, config,
                    slow_path_advice(choice))
 

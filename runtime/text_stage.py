@@ -69,23 +69,28 @@ class CacheInfo:
 
 class BoundedLru:
     """A thread-safe LRU memo of ``compute(key)`` holding at most ``max_entries`` values and ``max_bytes``
-    (as ``size(key, value)`` counts them); the least recently used go first."""
+    (as ``size(key, value)`` counts them); the least recently used go first. ``get``/``put`` serve callers that
+    compute many values at once (the text-feature cache); a ``compute`` of None makes it only that."""
 
-    def __init__(self, compute: Callable, size: Callable, max_entries: int, max_bytes: int):
+    def __init__(self, compute: Callable | None, size: Callable, max_entries: int, max_bytes: int):
         self._compute, self._size = compute, size
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._items: OrderedDict = OrderedDict()
         self._bytes = self._hits = self._misses = 0
         self._lock = threading.Lock()
 
-    def __call__(self, key):
+    def get(self, key):
+        """The value kept for ``key`` (now the most recently used), or None; counted as a hit or a miss."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 self._hits += 1
                 return self._items[key][0]
             self._misses += 1
-        value = self._compute(key)  # outside the lock: other threads' hits do not wait for a tokenizer call
+            return None
+
+    def put(self, key, value) -> None:
+        """Keep ``value`` unless it alone is above the byte bound; evict the least recently used past a bound."""
         size = self._size(key, value)
         with self._lock:
             if key not in self._items and size <= self.max_bytes:
@@ -94,6 +99,12 @@ class BoundedLru:
                 while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
                     _, (_, old) = self._items.popitem(last=False)
                     self._bytes -= old
+
+    def __call__(self, key):
+        value = self.get(key)
+        if value is None:
+            value = self._compute(key)  # outside the lock: other threads' hits do not wait for a tokenizer call
+            self.put(key, value)
         return value
 
     def info(self) -> CacheInfo:

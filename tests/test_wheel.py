@@ -45,7 +45,7 @@ def test_the_wheel_carries_the_calibration_set_and_the_manifest_schema(dist):
     calib = [n for n in names if n.startswith("edge_clipguard/calibration_data/images/")]
     assert len(calib) == sum(1 for _ in (ROOT / "calibration_data" / "images").iterdir())
     assert {"edge_clipguard/calibration_data/calib.jsonl", "edge_clipguard/calibration_data/val.jsonl",
-            "edge_clipguard/schemas/manifest-v2.schema.json", "edge_clipguard/runtime/predictor.py",
+            "edge_clipguard/schemas/manifest-v3.schema.json", "edge_clipguard/runtime/predictor.py",
             "edge_clipguard/export/bundle_writer.py"} <= names
 
 

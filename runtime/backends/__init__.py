@@ -8,6 +8,7 @@ artifact's bytes as read and checked by ``OpenedBundle.read``, never a path to o
 
 from __future__ import annotations
 
+from ...contract import FUSION_PART_INPUTS, PIXEL_VALUES, TEXT_PART_INPUTS
 from ...errors import CudaError
 from ..compile_cache import CompileCache
 from ..errors import BackendError
@@ -16,25 +17,27 @@ from .base import ModelFile, Runner
 
 
 def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, device_index: int = 0,
-                  compile_cache: CompileCache | None = None) -> tuple[Runner, object]:
+                  compile_cache: CompileCache | None = None, feature_cache=None) -> tuple[Runner, object]:
     """Read and check the artifact's bytes, build and activate its runner; returns (runner, artifact used).
-    ``compile_cache``: where OpenVINO keeps compiled models across processes (None: compile every start)."""
+    ``compile_cache``: where OpenVINO keeps compiled models across processes (None: compile every start).
+    ``feature_cache`` (a ``text_features.FeatureCache``): given, an ONNX artifact cut in two runs as its parts
+    with each text's features kept (``SplitRunner``); None, or an artifact without parts: the whole graph."""
     manifest = bundle.manifest
-    if choice.backend == "onnxruntime":
-        from .onnxruntime_runner import OnnxRuntimeRunner, OrtConfig
-
+    if choice.backend in ("onnxruntime", "openvino"):
         artifact = choice.artifact
-        config = OrtConfig(device=choice.device, device_index=device_index, intra_op_threads=threads)
-        model = ModelFile(artifact.file, bundle.read(artifact.file))
-        return OnnxRuntimeRunner(model, manifest.inputs, manifest.outputs, config).activate(), artifact
-    if choice.backend == "openvino":
-        from .openvino_runner import OpenVinoConfig, OpenVinoRunner
+        make = _ort_runner if choice.backend == "onnxruntime" else _openvino_runner
+        if feature_cache is None or artifact.parts is None:
+            model = ModelFile(artifact.file, bundle.read(artifact.file))
+            return make(model, manifest.inputs, manifest.outputs, choice, threads, device_index, compile_cache,
+                        manifest.preprocess).activate(), artifact
+        from ..text_features import SplitRunner
 
-        artifact = choice.artifact
-        config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and artifact.precision == "fp32",
-                                normalize=manifest.preprocess, cache=compile_cache)
-        model = ModelFile(artifact.file, bundle.read(artifact.file))
-        return OpenVinoRunner(model, manifest.inputs, manifest.outputs, config).activate(), artifact
+        text_inputs, fusion_inputs = part_inputs(manifest)
+        text = make(ModelFile(artifact.parts.text, bundle.read(artifact.parts.text)), text_inputs,
+                    (manifest.text_features,), choice, threads, device_index, compile_cache, None)
+        fusion = make(ModelFile(artifact.parts.fusion, bundle.read(artifact.parts.fusion)), fusion_inputs,
+                      manifest.outputs, choice, threads, device_index, compile_cache, manifest.preprocess)
+        return SplitRunner(text, fusion, feature_cache).activate(), artifact
     if choice.backend == "tensorrt":
         try:
             from .tensorrt_runner import TensorRTRunner
@@ -50,3 +53,26 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
                 reasons.append(str(exc))
         raise BackendError("no engine in the bundle loads here: " + "; ".join(reasons))
     raise BackendError(f"unknown backend {choice.backend!r}")
+
+
+def part_inputs(manifest) -> tuple[tuple, tuple]:
+    """Input specs of an artifact's text part and fusion part (``contract.TEXT_PART_INPUTS``/``FUSION_...``)."""
+    specs = {spec.name: spec for spec in (*manifest.inputs, manifest.text_features)}
+    return tuple(specs[n] for n in TEXT_PART_INPUTS), tuple(specs[n] for n in FUSION_PART_INPUTS)
+
+
+def _ort_runner(model, inputs, outputs, choice, threads, device_index, compile_cache, preprocess):
+    from .onnxruntime_runner import OnnxRuntimeRunner, OrtConfig
+
+    config = OrtConfig(device=choice.device, device_index=device_index, intra_op_threads=threads)
+    return OnnxRuntimeRunner(model, inputs, outputs, config)
+
+
+def _openvino_runner(model, inputs, outputs, choice, threads, device_index, compile_cache, preprocess):
+    """``preprocess`` given (a graph that takes pixel_values): the compiled model normalises the uint8 canvas."""
+    from .openvino_runner import OpenVinoConfig, OpenVinoRunner
+
+    takes_pixels = any(spec.name == PIXEL_VALUES for spec in inputs)
+    config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and choice.artifact.precision == "fp32",
+                            normalize=preprocess if takes_pixels else None, cache=compile_cache)
+    return OpenVinoRunner(model, inputs, outputs, config)

@@ -6,7 +6,7 @@ import sys
 import onnx
 import pytest
 
-from edge_clipguard.bundle import read_manifest, verify_file
+from edge_clipguard.bundle import SCHEMA_VERSION, read_manifest, verify_file
 from edge_clipguard.cli import main
 
 
@@ -140,7 +140,7 @@ def test_force_replaces_an_existing_bundle(capsys, tiny_checkpoint, tmp_path):
     (out / "stale.txt").write_text("old")
     code, _ = _export(capsys, tiny_checkpoint, "--out", out, "--force")
     assert code == 0 and not (out / "stale.txt").exists()
-    assert json.loads((out / "manifest.json").read_text())["schema_version"] == 2
+    assert json.loads((out / "manifest.json").read_text())["schema_version"] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("opset", [11, 99])

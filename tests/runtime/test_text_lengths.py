@@ -19,7 +19,7 @@ LONG = "About the stars: " + "really " * 30 + "good."
 
 def test_the_tiny_bundle_pads_to_8_or_16_tokens(tiny_bundle):
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
-    assert manifest["schema_version"] == 2 and manifest["preprocess"]["text_lengths"] == [8, 16]
+    assert manifest["schema_version"] == 3 and manifest["preprocess"]["text_lengths"] == [8, 16]
     assert manifest["inputs"][0]["shape"] == ["batch", "text_length"]
 
 
