@@ -57,7 +57,8 @@ def load_paths(bundle: str, threads: int) -> list[Path_]:
     paths = []
     for label, backend, precision in wanted:
         try:
-            predictor = Predictor.load(bundle, backend=backend, device="cpu", precision=precision, threads=threads)
+            predictor = Predictor.load(bundle, backend=backend, device="cpu", precision=precision, threads=threads,
+                                       text_feature_cache_bytes=0)  # the whole graph: this measures padding
         except ClipGuardError as exc:
             print(f"skipped {label}: {exc}")
             continue

@@ -69,7 +69,9 @@ class SplitRunner(Runner):
 
     @property
     def compile_log(self) -> list:
-        return [*getattr(self.text, "compile_log", []), *getattr(self.fusion, "compile_log", [])]
+        """The parts' compile logs (OpenVINO), each variant named after its part: "text/batch1-text_length8"."""
+        return [(f"{part}/{variant}", *rest) for part, runner in (("text", self.text), ("fusion", self.fusion))
+                for variant, *rest in getattr(runner, "compile_log", [])]
 
     @property
     def precision_note(self) -> str:

@@ -12,6 +12,7 @@ where the CPU reports native BF16), so fp32 and int8 results are not silently ro
 from __future__ import annotations
 
 import platform
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,13 +65,29 @@ def import_openvino():
     return openvino
 
 
+_CORE_LOCK = threading.Lock()
+_CORE: list = []
+
+
+def shared_core():
+    """The process's one ``ov.Core``, made at first use and kept. Why one: OpenVINO's CPU plugin installs an
+    alternate signal stack on the thread that creates it and, when destroyed, puts back the one it found; two
+    Cores destroyed in the order they were made leave that thread's alternate stack pointing at freed memory, and
+    the next signal (SIGTERM, Ctrl-C) crashes the process (OpenVINO 2026.4; two Predictors, or a bundle's two
+    parts, each with its own Core did this). A Core is thread-safe, and one Core compiles and caches for all."""
+    with _CORE_LOCK:
+        if not _CORE:
+            _CORE.append(import_openvino().Core())
+        return _CORE[0]
+
+
 def cpu_capabilities() -> tuple[str, ...]:
     """OpenVINO's CPU optimization capabilities (e.g. FP32, INT8, BF16), or () without OpenVINO."""
     try:
-        import openvino
+        import openvino  # noqa: F401
     except ImportError:
         return ()
-    return tuple(openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return tuple(shared_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def has_native_bf16() -> bool:
@@ -117,8 +134,7 @@ class OpenVinoRunner(Runner):
                 "INFERENCE_PRECISION_HINT": self.hint}
 
     def activate_impl(self) -> None:
-        ov = import_openvino()
-        self._core = ov.Core()
+        self._core = shared_core()
         if self.config.bf16 and "BF16" not in self._core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
             raise BackendError("OpenVINO: this CPU has no native bf16 (no AVX512_BF16/AMX); use precision fp32 or "
                                "int8")

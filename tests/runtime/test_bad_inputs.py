@@ -188,12 +188,15 @@ def test_wrong_schema_version_is_a_bundle_error(bundle_copy):
     assert "schema_version 99" in _one_line(exc)
 
 
-@pytest.mark.parametrize("name", ["model.fp32.onnx", "tokenizer.json"])
-def test_tampered_file_is_an_integrity_error(bundle_copy, name):
+@pytest.mark.parametrize(("name", "feature_cache"), [("model.fp32.text.onnx", True), ("model.fp32.fusion.onnx", True),
+                                                     ("tokenizer.json", True), ("model.fp32.onnx", False)])
+def test_tampered_file_is_an_integrity_error(bundle_copy, name, feature_cache):
+    """Each file the loader runs is checked: the parts with the feature cache on, the whole graph with it off."""
     with open(bundle_copy / name, "ab") as handle:
         handle.write(b" ")
     with pytest.raises(IntegrityError) as exc:
-        Predictor.load(bundle_copy, backend="onnxruntime", device="cpu")
+        Predictor.load(bundle_copy, backend="onnxruntime", device="cpu",
+                       **({} if feature_cache else {"text_feature_cache_bytes": 0}))
     assert name in _one_line(exc)
 
 

@@ -13,11 +13,12 @@ pytest.importorskip("openvino")
 IMAGES = [np.random.default_rng(i).integers(0, 256, (40 + 8 * i, 64, 3), dtype=np.uint8) for i in range(2)]
 TEXTS = ["a red star", "About the circles: fine."]
 B1 = "batch1-text_length8"  # the variant a one-image batch of a short text compiles
+WHOLE = {"text_feature_cache_bytes": 0}  # these tests follow one compiled graph: the whole one, not its two parts
 
 
 def _run(bundle, cache, batch: int = 1):
     """(scores, compile log) of a fresh OpenVINO Predictor using ``cache`` for ``batch`` images."""
-    with Predictor.load(bundle, backend="openvino", device="cpu", threads=1, compile_cache=cache) as pred:
+    with Predictor.load(bundle, backend="openvino", device="cpu", threads=1, compile_cache=cache, **WHOLE) as pred:
         scores = [r.score for r in pred.predict_batch(TEXTS[:batch], IMAGES[:batch])]
         return scores, list(pred.runner.compile_log)
 
@@ -35,7 +36,7 @@ def test_a_second_start_imports_the_compiled_model_from_the_cache(tiny_bundle, t
 
 
 def test_each_shape_is_compiled_when_first_used_not_at_load(tiny_bundle, tmp_path):
-    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, compile_cache=tmp_path) as pred:
+    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, compile_cache=tmp_path, **WHOLE) as pred:
         assert pred.runner.compile_log == []
         pred.predict_batch(TEXTS, IMAGES)
         assert _sources(pred.runner.compile_log) == [("dynamic", "compiled")]
@@ -74,7 +75,7 @@ def test_an_entry_of_another_openvino_version_is_never_used(tiny_bundle, tmp_pat
 
 def test_another_thread_count_is_another_entry(tiny_bundle, tmp_path):
     _run(tiny_bundle, tmp_path)
-    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=2, compile_cache=tmp_path) as pred:
+    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=2, compile_cache=tmp_path, **WHOLE) as pred:
         pred.predict(TEXTS[0], IMAGES[0])
         assert _sources(pred.runner.compile_log) == [(B1, "compiled")]
     assert len(list(tmp_path.glob("*.blob"))) == 2
@@ -101,3 +102,11 @@ def test_an_unwritable_cache_folder_does_not_fail_the_load(tiny_bundle, tmp_path
     blocker.write_text("not a folder")
     scores, log = _run(tiny_bundle, blocker / "cache")
     assert _sources(log) == [(B1, "compiled")] and 0.0 <= scores[0] <= 10.0
+
+
+def test_both_parts_of_a_cut_artifact_are_cached(tiny_bundle, tmp_path):
+    for expected in ("compiled", "cache"):
+        with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, compile_cache=tmp_path) as pred:
+            pred.predict(TEXTS[0], IMAGES[0])
+            assert _sources(pred.runner.compile_log) == [(f"text/{B1}", expected), (f"fusion/{B1}", expected)]
+    assert len(list(tmp_path.glob("*.blob"))) == 2

@@ -57,16 +57,16 @@ def test_an_artifact_swapped_after_its_check_never_runs(tiny_bundle, other_bundl
 def test_an_artifact_changed_before_load_is_refused(tiny_bundle, other_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
-    shutil.copyfile(other_bundle / "model.fp32.onnx", bundle / "model.fp32.onnx")
-    with pytest.raises(IntegrityError, match=r"model\.fp32\.onnx: sha256 .* differs from the manifest's"):
+    shutil.copyfile(other_bundle / "model.fp32.fusion.onnx", bundle / "model.fp32.fusion.onnx")
+    with pytest.raises(IntegrityError, match=r"model\.fp32\.fusion\.onnx: sha256 .* differs from the manifest's"):
         Predictor.load(bundle, backend="onnxruntime", device="cpu", threads=1)
 
 
 def test_an_unused_artifact_is_not_read_at_load(tiny_int8_bundle, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_int8_bundle.bundle, bundle)
-    (bundle / "model.int8-cpu.onnx").write_bytes(b"changed")  # what ONNX Runtime runs for int8 on a CPU
+    (bundle / "model.int8-cpu.text.onnx").write_bytes(b"changed")  # what ONNX Runtime runs for int8 on a CPU
     with Predictor.load(bundle, backend="onnxruntime", device="cpu", precision="fp32", threads=1) as pred:
         assert 0.0 <= pred.predict("a red star", IMAGE).score <= 10.0
-    with pytest.raises(IntegrityError, match=r"model\.int8-cpu\.onnx"):
+    with pytest.raises(IntegrityError, match=r"model\.int8-cpu\.text\.onnx"):
         Predictor.load(bundle, backend="onnxruntime", device="cpu", precision="int8", threads=1)

@@ -80,3 +80,23 @@ def test_openvino_predictor_still_hands_other_engines_the_graphs_float_pixels(ti
             Predictor.load(tiny_bundle, backend="onnxruntime", device="cpu", threads=1) as ort:
         assert ov.preprocess(images).pixel_values.dtype == np.uint8  # OpenVINO normalises in its graph
         np.testing.assert_array_equal(ov.graph_pixels(images).pixel_values, ort.preprocess(images).pixel_values)
+
+
+def test_a_signal_after_two_predictors_closed_is_handled_not_a_crash(tiny_bundle):
+    """OpenVINO's CPU plugin swaps the thread's alternate signal stack per Core; with a Core per runner, closing two
+    left it pointing at freed memory and the next SIGTERM crashed the process. One shared Core: it is handled."""
+    import subprocess
+    import sys
+
+    script = f"""
+import os, signal, numpy as np
+from edge_clipguard.runtime import Predictor
+image = np.zeros((40, 64, 3), np.uint8)
+for _ in range(2):
+    with Predictor.load({str(tiny_bundle)!r}, backend="openvino", device="cpu", threads=1, compile_cache=False) as p:
+        p.predict("a red star", image)
+signal.signal(signal.SIGTERM, lambda *a: print("handled"))
+os.kill(os.getpid(), signal.SIGTERM)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "handled", done.stderr[-500:]

@@ -177,7 +177,7 @@ def test_a_dropped_predictor_frees_its_backend_without_close(tiny_bundle):
     runner = predictor.runner
     del predictor
     gc.collect()
-    assert not runner.active and runner.session is None
+    assert not runner.active and runner.text.session is None and runner.fusion.session is None
 
 
 def test_close_twice_is_harmless(tiny_bundle):

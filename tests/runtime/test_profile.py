@@ -74,8 +74,9 @@ def test_openvino_second_start_imports_the_compiled_model(tiny_bundle):
     req = ProfileRequest(str(tiny_bundle), backend="openvino", device="cpu", iters=2, warmup=0, threads=1,
                          stream=False)
     first, second = [row for row in profile_bundle(req).startup if row.precision == "fp32"]
-    assert [entry[:2] for entry in first.compiled] == [["batch1-text_length8", "compiled"]]
-    assert [entry[:2] for entry in second.compiled] == [["batch1-text_length8", "cache"]]
+    for row, source in ((first, "compiled"), (second, "cache")):
+        assert [entry[:2] for entry in row.compiled] == [[f"{part}/batch1-text_length8", source]
+                                                         for part in ("text", "fusion")]
 
 
 @pytest.mark.parametrize("text", ["", "0", "1,-2", "a"])

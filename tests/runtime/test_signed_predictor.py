@@ -67,6 +67,13 @@ def test_an_unsigned_bundle_is_refused_when_a_key_is_asked_for(tiny_bundle, sign
 def test_load_reads_only_the_manifest_the_tokenizer_and_the_chosen_artifact(tiny_int8_bundle, reads):
     with Predictor.load(tiny_int8_bundle.bundle, backend="onnxruntime", device="cpu", precision="fp32", threads=1):
         pass
+    assert reads == ["manifest", "tokenizer.json", "runner", "model.fp32.text.onnx", "model.fp32.fusion.onnx"]
+
+
+def test_load_of_the_whole_graph_reads_only_it(tiny_int8_bundle, reads):
+    with Predictor.load(tiny_int8_bundle.bundle, backend="onnxruntime", device="cpu", precision="fp32", threads=1,
+                        text_feature_cache_bytes=0):
+        pass
     assert reads == ["manifest", "tokenizer.json", "runner", "model.fp32.onnx"]
 
 
