@@ -67,6 +67,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
     epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
     max_skipped = TrainerConfig.max_skipped_in_row if args.max_skipped_in_row is None else args.max_skipped_in_row
+    if args.qat_text_activations and not args.qat:
+        raise ClipGuardError("--qat-text-activations is only used with --qat")
     if args.target_data and not args.domain_adapt:
         raise ClipGuardError("--target-data is only used with --domain-adapt mmd|dann")
     weights = {**DEFAULT_WEIGHTS, "distill_score": args.distill_weight, "distill_heatmap": args.distill_weight,
@@ -78,7 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
                             tensorboard=_tensorboard_dir(args), balance=args.balance)
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
-                                        qat=args.qat, calib_batches=args.calib_batches, device=args.device,
+                                        qat=args.qat, qat_text_activations=args.qat_text_activations,
+                                        calib_batches=args.calib_batches, device=args.device,
                                         classes_from_data=args.classes_from_data, teacher=args.teacher,
                                         domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ()),
                                         resize=args.resize, augment=args.augment))
@@ -184,6 +187,9 @@ def register(commands) -> None:
                        help="the letterbox's resize method (default: the config's, or the --init-from checkpoint's); "
                             "--init-from OLD.pt --resize opencv moves a Pillow-trained model to the fast resize")
     train.add_argument("--qat", action="store_true", help="INT8 quantization-aware fine-tuning (ModelOpt)")
+    train.add_argument("--qat-text-activations", action="store_true",
+                       help="--qat: quantize the text tower's activations too (full INT8; default: INT8 weights, "
+                            "float activations there)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     train.add_argument("--balance", action="store_true",

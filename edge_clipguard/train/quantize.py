@@ -51,11 +51,16 @@ def modelopt() -> SimpleNamespace:
     return SimpleNamespace(mtq=mtq, mto=mto, TensorQuantizer=TensorQuantizer)
 
 
-def int8_config() -> dict:
-    """ModelOpt INT8 config with our float islands (a fresh copy each call)."""
+TEXT_ACTIVATIONS_ISLAND = FLOAT_ISLANDS[-1]
+
+
+def int8_config(text_activations: bool = False) -> dict:
+    """ModelOpt INT8 config with our float islands (a fresh copy each call). ``text_activations``: quantize the
+    text tower's Linear inputs too (full INT8 there: for QAT, which can learn around BERT's outliers)."""
     mtq = modelopt().mtq
     cfg = copy.deepcopy(mtq.INT8_DEFAULT_CFG)
-    cfg["quant_cfg"] = [*cfg["quant_cfg"], *copy.deepcopy(FLOAT_ISLANDS)]
+    islands = [island for island in FLOAT_ISLANDS if not (text_activations and island is TEXT_ACTIVATIONS_ISLAND)]
+    cfg["quant_cfg"] = [*cfg["quant_cfg"], *copy.deepcopy(islands)]
     cfg["algorithm"] = CALIBRATION_METHOD
     return cfg
 
@@ -78,10 +83,11 @@ def calibration_loop(dataset, batches: int, batch_size: int) -> Callable[[torch.
     return forward_loop
 
 
-def quantize_int8(model: torch.nn.Module, forward_loop: Callable[[torch.nn.Module], None]) -> torch.nn.Module:
+def quantize_int8(model: torch.nn.Module, forward_loop: Callable[[torch.nn.Module], None],
+                  text_activations: bool = False) -> torch.nn.Module:
     """Insert INT8 fake quantizers into ``model`` (in place) and calibrate them with ``forward_loop``.
     ModelOpt prints "Inserted N quantizers" while doing it; ``quantized_fraction`` says it better."""
-    config = int8_config()
+    config = int8_config(text_activations)
     with third_party_noise(stdout=True):
         return modelopt().mtq.quantize(model, config, forward_loop)
 

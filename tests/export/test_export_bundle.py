@@ -13,8 +13,9 @@ from edge_clipguard.cli import main
 def test_int8_bundle_lists_every_file_with_its_sha256(tiny_int8_bundle):
     bundle = tiny_int8_bundle.bundle
     manifest = read_manifest(bundle)
-    assert sorted(manifest.files) == sorted(["tokenizer.json", "model.fp32.onnx", "model.fp16.onnx",
-                                             "model.int8.onnx", "model.int8-cpu.onnx"])
+    graphs = [f"model.{p}.onnx" for p in ("fp32", "fp16", "int8", "int8-cpu")]
+    parts = [g.replace(".onnx", f".{part}.onnx") for g in graphs for part in ("text", "fusion")]
+    assert sorted(manifest.files) == sorted(["tokenizer.json", *graphs, *parts])
     for name in manifest.files:
         verify_file(bundle, manifest, name)
 

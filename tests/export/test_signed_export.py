@@ -31,8 +31,8 @@ def test_export_with_a_sign_key_writes_a_bundle_that_verifies(tiny_checkpoint, s
     out = tmp_path / "signed"
     result = export_bundle(ExportRequest(checkpoint=str(tiny_checkpoint), out=str(out), engine="never",
                                          sign_key=str(signing_keys[0])), log=lambda *_: None)
-    assert verify_bundle(out, signing_keys[1]).files == 3
-    assert f"signed: {out / SIGNATURE_NAME} (3 files, key id " in "\n".join(result.notes)
+    assert verify_bundle(out, signing_keys[1]).files == 5  # manifest, tokenizer, the fp32 graph and its two parts
+    assert f"signed: {out / SIGNATURE_NAME} (5 files, key id " in "\n".join(result.notes)
 
 
 def test_export_with_a_public_key_as_sign_key_writes_nothing(tiny_checkpoint, signing_keys, tmp_path):
@@ -62,7 +62,7 @@ def test_re_signing_after_the_engine_rewrite_verifies(signed_bundle, signing_key
     _add_fake_engine(signed_bundle)
     note = signature_after_rewrite(signed_bundle, key, was_signed=True)
     assert note == f"signed: {signed_bundle / SIGNATURE_NAME} (again, with the engines)"
-    assert verify_bundle(signed_bundle, signing_keys[1]).files == 4
+    assert verify_bundle(signed_bundle, signing_keys[1]).files == 6
 
 
 def test_without_a_key_the_engine_rewrite_leaves_a_stale_signature_verify_refuses(signed_bundle, signing_keys):
@@ -85,5 +85,5 @@ def test_build_engine_with_sign_key_re_signs_the_real_engine(signed_bundle, sign
         pytest.skip(f"needs TensorRT and a GPU: {reason}")
     result = build_engine_command(signed_bundle, BatchProfile(1, 1, 2), 1.0, ("fp32",), log=lambda *_: None,
                                   sign_key=signing_keys[0])
-    assert verify_bundle(signed_bundle, signing_keys[1]).files == 4
+    assert verify_bundle(signed_bundle, signing_keys[1]).files == 6
     assert any(n.startswith("signed: ") for n in result.notes)

@@ -36,7 +36,8 @@ def test_a_second_start_imports_the_compiled_model_from_the_cache(tiny_bundle, t
 
 
 def test_each_shape_is_compiled_when_first_used_not_at_load(tiny_bundle, tmp_path):
-    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, compile_cache=tmp_path, **WHOLE) as pred:
+    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, compile_cache=tmp_path,
+                        **WHOLE) as pred:
         assert pred.runner.compile_log == []
         pred.predict_batch(TEXTS, IMAGES)
         assert _sources(pred.runner.compile_log) == [("dynamic", "compiled")]
@@ -75,7 +76,8 @@ def test_an_entry_of_another_openvino_version_is_never_used(tiny_bundle, tmp_pat
 
 def test_another_thread_count_is_another_entry(tiny_bundle, tmp_path):
     _run(tiny_bundle, tmp_path)
-    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=2, compile_cache=tmp_path, **WHOLE) as pred:
+    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=2, compile_cache=tmp_path,
+                        **WHOLE) as pred:
         pred.predict(TEXTS[0], IMAGES[0])
         assert _sources(pred.runner.compile_log) == [(B1, "compiled")]
     assert len(list(tmp_path.glob("*.blob"))) == 2

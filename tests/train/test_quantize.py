@@ -93,3 +93,25 @@ def test_train_with_qat_writes_the_quant_summary_showing_the_image_tower(scenes_
     summary = (tmp_path / "run" / "quant_summary.txt").read_text()
     assert any(line.startswith("image_tower.") and "weight_quantizer" in line and "8 bit" in line
                for line in summary.splitlines())
+
+
+def _text_input_quantizers(model):
+    """The activation quantizer of every Linear of the text tower."""
+    return [m.input_quantizer for name, m in model.named_modules()
+            if name.startswith("text_tower") and isinstance(m, torch.nn.Linear) and hasattr(m, "input_quantizer")]
+
+
+def test_text_tower_activations_stay_float_by_default(quantized_tiny):
+    quantizers = _text_input_quantizers(quantized_tiny)
+    assert quantizers and not any(q.is_enabled for q in quantizers)
+
+
+def test_qat_text_activations_quantizes_every_text_linear_input(tiny_cfg):
+    from edge_clipguard.model import build_model
+    from edge_clipguard.train.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).eval()
+    quantize_int8(model, lambda m: m(*example_inputs(tiny_cfg, batch=2, seed=0)), text_activations=True)
+    quantizers = _text_input_quantizers(model)
+    assert quantizers and all(q.is_enabled for q in quantizers)

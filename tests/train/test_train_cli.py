@@ -70,3 +70,10 @@ def test_a_resumed_run_keeps_the_resize_it_began_with(scenes_dir, tmp_path):
     assert _train(scenes_dir, run, "--resume", "--max-steps", "2", "--warmup", "1") == 0
     last = load_checkpoint(run / "last.pt")
     assert last["step"] == 2 and checkpoint_config(last).resize == "pillow-bilinear"
+
+
+def test_qat_text_activations_without_qat_is_one_line_exit_2(scenes_dir, tmp_path, capsys):
+    assert _train(scenes_dir, tmp_path / "run", "--qat-text-activations") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--qat-text-activations is only used with --qat") and "\n" not in err
+    assert not (tmp_path / "run").exists()
