@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from edge_clipguard.bundle import read_manifest  # noqa: E402
 from edge_clipguard.errors import ClipGuardError  # noqa: E402
 from edge_clipguard.runtime import Predictor  # noqa: E402
 from edge_clipguard.runtime.backends.openvino_runner import has_native_bf16  # noqa: E402
@@ -59,15 +60,16 @@ class Way:
 
 
 def same_length_texts(predictor: Predictor, query: str, count: int) -> list[str]:
-    """``count`` distinct texts with the query's token count: its last word swapped for other whole words of the
-    tokenizer's vocabulary (in vocabulary order, so every run asks the same texts)."""
+    """``count`` distinct texts with the query's token count: its first word swapped for other whole words of the
+    tokenizer's vocabulary (in vocabulary order, so every run asks the same texts; the first word, so a query
+    truncated at max_text_length still changes)."""
     tokenizer = predictor.text_stage.tokenizer
     want = len(tokenizer.encode(query).ids)
-    head = query.rsplit(" ", 1)[0]
+    tail = query.split(" ", 1)[1]
     vocab = sorted((i, w) for w, i in tokenizer.get_vocab().items() if w.isalpha() and w.islower() and len(w) > 2)
     texts = []
     for _, word in vocab:
-        text = f"{head} {word}"
+        text = f"{word} {tail}"
         if text != query and len(tokenizer.encode(text).ids) == want:
             texts.append(text)
             if len(texts) == count:
@@ -125,12 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--iters", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batches", default="1,8", help="batch sizes, comma-separated")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
     import _common as C
 
-    loaded = load(args.bundle, args.threads)
+    try:
+        cut = any(a.parts for a in read_manifest(args.bundle).artifacts)
+    except ClipGuardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    loaded = load(args.bundle, args.threads) if cut else {}
     if not loaded or any(split.runner.name != "split" for split, _ in loaded.values()):
         print(f"{args.bundle}: needs a schema-3 bundle (artifacts cut in two) that loads on the CPU", file=sys.stderr)
         return 2
@@ -142,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{list(some.text_stage.lengths)}")
     ways = build_ways(loaded, args.warmup + args.iters)
     table = []
-    for batch in (1, 8):
+    for batch in (int(b) for b in args.batches.split(",")):
         medians = measure(ways, batch, args.iters if batch == 1 else max(8, args.iters // 4), args.warmup)
         for (path, query, way), ms in medians.items():
             result["rows"].append({"path": path, "query": query, "way": way, "batch": batch, "ms": ms,

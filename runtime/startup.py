@@ -42,10 +42,11 @@ class StartupRow:
 
 def measure_startup(bundle: str, backend: str, device: str, artifact: str, precision: str | None,
                     threads: int | None, label: str, verify_key: str | None = None,
-                    timeout_s: float = 300.0) -> list[StartupRow]:
-    """A first and a second fresh-process start of one artifact (see the module docstring)."""
+                    timeout_s: float = 300.0, options: dict | None = None) -> list[StartupRow]:
+    """A first and a second fresh-process start of one artifact (see the module docstring); ``options``: more
+    PredictorConfig fields for the child's ``Predictor.load`` (JSON values, e.g. text_feature_cache_bytes=0)."""
     job = {"bundle": str(bundle), "backend": backend, "device": device, "artifact": artifact,
-           "precision": precision, "threads": threads, "verify_key": verify_key}
+           "precision": precision, "threads": threads, "verify_key": verify_key, "options": options or {}}
     rows = []
     with tempfile.TemporaryDirectory(prefix="clipguard-startup-") as cache:
         for start in STARTS:
@@ -73,7 +74,7 @@ def _child(job: dict) -> dict:
     imported = time.perf_counter()
     with Predictor.load(job["bundle"], backend=job["backend"], device=job["device"], precision=job["precision"],
                         threads=job["threads"], artifact=job["artifact"], verify_key=job["verify_key"],
-                        compile_cache=job["cache"]) as predictor:
+                        compile_cache=job["cache"], **job.get("options", {})) as predictor:
         loaded = time.perf_counter()
         image = np.full((480, 640, 3), 127, dtype=np.uint8)
         predictor.predict("a red star on the table", image)

@@ -16,9 +16,11 @@ entries; the Predictor serialises ``infer``, and the cache locks its own bookkee
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES, TEXT_FEATURES
+from ..contract import ATTENTION_MASK, BATCH_AXIS, INPUT_IDS, PIXEL_VALUES, TEXT_AXIS, TEXT_FEATURES
 from .backends.base import Runner
 from .text_stage import BoundedLru, CacheInfo
 
@@ -66,6 +68,7 @@ class SplitRunner(Runner):
         self.text, self.fusion, self.cache = text, fusion, cache
         self.takes_uint8_pixels = fusion.takes_uint8_pixels
         self.text_calls = 0  # text-graph runs (one per batch with any uncached row)
+        self._prepared: set = set()  # axis sizes both parts were compiled for together
 
     @property
     def compile_log(self) -> list:
@@ -94,6 +97,8 @@ class SplitRunner(Runner):
         missing = [key for key, value in found.items() if value is None]
         if missing:
             rows = [keys.index(key) for key in missing]
+            if len(rows) == len(keys):  # both parts run at these sizes: compile them side by side
+                self.prepare({BATCH_AXIS: len(keys), TEXT_AXIS: input_ids.shape[1]})
             encoded = self.text.infer({INPUT_IDS: input_ids[rows], ATTENTION_MASK: attention_mask[rows]})
             self.text_calls += 1
             for key, row, values in zip(missing, rows, encoded[TEXT_FEATURES]):
@@ -112,11 +117,19 @@ class SplitRunner(Runner):
                                   PIXEL_VALUES: feed[PIXEL_VALUES]})
 
     def prepare(self, dims: dict[str, int]) -> None:
-        """Compile both parts' variants for these axis sizes now (backends that compile per shape)."""
-        for part in (self.text, self.fusion):
-            prepare = getattr(part, "prepare", None)
-            if prepare is not None:
-                prepare(dims)
+        """Compile (or import from the compile cache) both parts' variants for these axis sizes now, the text
+        part on a second thread while this one does the fusion part: compiling and importing are mostly one
+        thread each, so a first prediction waits for the slower part, not for both (backends that compile per
+        shape: OpenVINO; the others have nothing to prepare)."""
+        key = tuple(sorted(dims.items()))
+        prepares = [getattr(part, "prepare", None) for part in (self.text, self.fusion)]
+        if key in self._prepared or None in prepares:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clipguard-prepare") as pool:
+            text = pool.submit(prepares[0], dims)
+            prepares[1](dims)
+            text.result()
+        self._prepared.add(key)
 
     def profile_layers(self, feed: dict[str, np.ndarray], iters: int = 20) -> list:
         """Both parts' per-node times (OpenVINO) for ``feed``, the text part's and then the fusion part's."""

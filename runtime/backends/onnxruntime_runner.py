@@ -42,6 +42,9 @@ class OrtConfig:
     cuda_graph: bool = True
     max_cuda_graphs: int = 16  # input shapes captured (batch sizes x text lengths); others run without a graph
     max_plain_slots: int = 8  # device buffers kept for shapes without a graph (least recently used go)
+    # Whether the CPU thread pool spins for more work after a run. Off for a graph that runs now and then next to
+    # another (a bundle's text part): its spinning threads would take the cores from the other session's run.
+    spin: bool = True
 
 
 def slots_to_evict(slots: list[tuple[object, bool]], max_plain: int) -> list[object]:
@@ -121,6 +124,8 @@ class OnnxRuntimeRunner(Runner):
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = self.config.inter_op_threads
         options.log_severity_level = 3  # errors only: ORT's placement warnings are not the user's problem
+        if not self.config.spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def _cuda_session(self, ort):

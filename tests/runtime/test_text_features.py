@@ -116,3 +116,19 @@ def test_a_part_outside_the_bundle_is_refused(tiny_bundle):
     manifest["artifacts"][0]["parts"]["fusion"] = "../fusion.onnx"
     with pytest.raises(BundleError, match="parts.fusion"):
         manifest_from_dict(manifest)
+
+
+def test_the_onnxruntime_text_part_sleeps_between_runs_and_the_fusion_part_spins(tiny_bundle):
+    with _load(tiny_bundle) as pred:
+        text, fusion = (part.session.get_session_options() for part in (pred.runner.text, pred.runner.fusion))
+        assert text.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        with pytest.raises(Exception, match="does not have configuration"):  # ONNX Runtime's default: spin
+            fusion.get_session_config_entry("session.intra_op.allow_spinning")
+
+
+def test_the_first_prediction_compiles_both_openvino_parts_once(tiny_bundle):
+    with _load(tiny_bundle, "openvino") as pred:
+        pred.predict("a red star", FRAMES[0])
+        pred.predict("another text", FRAMES[1])
+        assert [variant for variant, *_ in pred.runner.compile_log] == ["text/batch1-text_length8",
+                                                                          "fusion/batch1-text_length8"]

@@ -1,0 +1,44 @@
+"""benchmarks/bench_camera_loop.py on the tiny INT8 bundle: every way of every path is timed, the JSON is written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("openvino", reason="needs the [openvino] extra")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_way_is_timed_and_the_goal_ratios_are_reported(tiny_int8_bundle, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_camera_loop.py"),
+                           str(tiny_int8_bundle.bundle), "--iters", "2", "--warmup", "1", "--threads", "1",
+                           "--batches", "1",
+                           "--out-dir", str(tmp_path), "--tag", "t"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "bench_camera_loop_t.json").read_text())
+    ways = {(r["path"], r["query"], r["batch"], r["way"]) for r in result["rows"] if r["ms"] > 0}
+    paths = {r["path"] for r in result["rows"]}
+    assert "openvino int8" in paths and "ort fp32" in paths
+    assert len(ways) == len(paths) * 2 * 4  # queries x ways
+    assert any(name.startswith("openvino int8 short: cached vs new-text") for name in result["goals"])
+    assert "CPU:" in proc.stdout
+
+
+def test_a_bundle_without_parts_is_one_line_exit_2(tiny_bundle, tmp_path):
+    import shutil
+
+    old = tmp_path / "v2"
+    shutil.copytree(tiny_bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest.update(schema_version=2, text_features=None)
+    for art in manifest["artifacts"]:
+        art.pop("parts")
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_camera_loop.py"), str(old),
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "needs a schema-3 bundle" in proc.stderr
+    assert not list(tmp_path.glob("*.json"))
