@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_way_is_timed_and_the_goal_ratios_are_reported(tiny_int8_bundle, tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_camera_loop.py"),
                            str(tiny_int8_bundle.bundle), "--iters", "2", "--warmup", "1", "--threads", "1",
-                           "--batches", "1",
+                           "--batches", "1", "--block", "2",
                            "--out-dir", str(tmp_path), "--tag", "t"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "bench_camera_loop_t.json").read_text())
