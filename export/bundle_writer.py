@@ -135,8 +135,10 @@ def export_bundle(req: ExportRequest, log=print) -> ExportResult:
             notes.extend(int8_notes)
         from .split_graph import add_parts
 
-        artifacts, feature_dim, split_notes = add_parts(bundle, artifacts, cfg)
-        notes.extend(split_notes)
+        feature_dim = None
+        if req.parts:
+            artifacts, feature_dim, split_notes = add_parts(bundle, artifacts, cfg)
+            notes.extend(split_notes)
         if req.engine != "never":
             eng_arts, eng_rows, eng_notes = build_engines_for_bundle(bundle, artifacts, req,
                                                                      text_buckets(cfg.text.max_length), log)

@@ -17,7 +17,8 @@ def _cmd_export(args: argparse.Namespace) -> None:
     req = ExportRequest(checkpoint=args.checkpoint, out=args.out, int8=args.int8, cpu_int8=args.cpu_int8,
                         fp16=args.fp16, calib=args.calib, calib_samples=args.calib_samples, val_data=args.val_data,
                         batch=BatchProfile.parse(args.batch), engine=args.engine, workspace_gib=args.workspace,
-                        opset=args.opset, force=args.force, config=args.config, sign_key=args.sign_key)
+                        opset=args.opset, force=args.force, config=args.config, sign_key=args.sign_key,
+                        parts=args.parts)
     print(format_summary(export_bundle(req)))
 
 
@@ -42,6 +43,9 @@ def register(commands) -> None:
     export.add_argument("--cpu-int8", action=argparse.BooleanOptionalAction, default=False,
                         help="with --int8: also a U8S8 twin for CPU devices that run ONNX Runtime only")
     export.add_argument("--fp16", action="store_true", help="also write an fp16-typed ONNX")
+    export.add_argument("--parts", action=argparse.BooleanOptionalAction, default=True,
+                        help="also cut each ONNX file into its text part and its image + fusion part, so the runtime "
+                             "encodes each text once (default); --no-parts: whole graphs only, a smaller bundle")
     export.add_argument("--calib", help="calibration folder or manifest (default: the committed calibration_data/)")
     export.add_argument("--calib-samples", type=int, default=0, help="use only the first N calibration rows")
     export.add_argument("--val-data", help="labelled manifest for the accuracy column (default: calibration rows)")

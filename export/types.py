@@ -50,6 +50,7 @@ class ExportRequest:
     force: bool = False
     config: str | None = None  # when given, the checkpoint's model config must equal this one
     sign_key: str | None = None  # private key PEM: sign the bundle (BUNDLE/bundle.sig) before it appears
+    parts: bool = True  # also cut each ONNX artifact at the text features (schema 3); False: whole graphs only
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -47,3 +48,18 @@ def test_a_graph_without_a_text_projection_is_not_splittable():
                               [helper.make_tensor_value_info("score", TensorProto.INT64, [1, 4])])
     with pytest.raises(NotSplittable, match="text_proj"):
         split_model(helper.make_model(graph))
+
+
+def test_no_parts_exports_whole_graphs_only_and_the_runtime_runs_them(tiny_checkpoint, tmp_path):
+    from edge_clipguard.cli import main
+    from edge_clipguard.runtime import Predictor
+    from edge_clipguard.runtime.text_features import SplitRunner
+
+    out = tmp_path / "whole"
+    assert main(["export", str(tiny_checkpoint), "--out", str(out), "--no-parts", "--engine", "never"]) == 0
+    manifest = read_manifest(out)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.fp32.onnx", "tokenizer.json"]
+    assert manifest.text_features is None and all(a.parts is None for a in manifest.artifacts)
+    with Predictor.load(out, backend="onnxruntime", device="cpu", threads=1) as pred:
+        assert not isinstance(pred.runner, SplitRunner)
+        assert 0.0 <= pred.predict("a star", np.zeros((32, 48, 3), np.uint8)).score <= 10.0
