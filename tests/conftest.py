@@ -195,3 +195,19 @@ def wheel_dist(tmp_path_factory):
                           text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return out, proc.stdout + proc.stderr
+
+
+@pytest.fixture()
+def schema2_bundle(tiny_bundle, tmp_path):
+    """A copy of ``tiny_bundle`` as schema 2 wrote it: whole graphs only, no parts, no text_features."""
+    import json
+    import shutil
+
+    old = tmp_path / "v2"
+    shutil.copytree(tiny_bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest.update(schema_version=2, text_features=None)
+    for art in manifest["artifacts"]:
+        art.pop("parts")
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    return old

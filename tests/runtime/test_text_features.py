@@ -4,7 +4,6 @@ whole graph's results."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -85,15 +84,8 @@ def test_rows_are_keyed_by_their_real_tokens_only():
     assert list(row_keys(ids, mask)[1]) == [3]
 
 
-def test_a_bundle_without_parts_runs_its_whole_graph(tiny_bundle, tmp_path):
-    old = tmp_path / "v2"
-    shutil.copytree(tiny_bundle, old)
-    manifest = json.loads((old / "manifest.json").read_text())
-    manifest.update(schema_version=2, text_features=None)
-    for art in manifest["artifacts"]:
-        art.pop("parts")
-    (old / "manifest.json").write_text(json.dumps(manifest))
-    with _load(old) as pred:
+def test_a_bundle_without_parts_runs_its_whole_graph(schema2_bundle):
+    with _load(schema2_bundle) as pred:
         assert not isinstance(pred.runner, SplitRunner) and 0 <= pred.predict("a red star", FRAMES[0]).score <= 10
 
 
