@@ -102,7 +102,7 @@ class SplitRunner(Runner):
             encoded = self.text.infer({INPUT_IDS: input_ids[rows], ATTENTION_MASK: attention_mask[rows]})
             self.text_calls += 1
             for key, row, values in zip(missing, rows, encoded[TEXT_FEATURES]):
-                found[key] = np.ascontiguousarray(values[:counts[row]])
+                found[key] = values[:counts[row]].copy()  # its own memory: the cache counts exactly what it holds
                 self.cache.put(key, found[key])
         dim = next(iter(found.values())).shape[-1]
         dtype = next(iter(found.values())).dtype
