@@ -83,13 +83,55 @@ def calibration_loop(dataset, batches: int, batch_size: int) -> Callable[[torch.
     return forward_loop
 
 
+def _same_padding_conv_class() -> type | None:
+    try:
+        from timm.layers import Conv2dSame
+    except ImportError:  # a timm without it has no such layers to quantize
+        return None
+    return Conv2dSame
+
+
+@contextlib.contextmanager
+def same_padding_convs_quantized(enabled: bool = True):
+    """ModelOpt swaps modules for quantized twins by exact type; timm's ``Conv2dSame`` (EfficientNet-Lite's
+    TF-style "same" padding: the stem and the stride-2 depthwise convs) subclasses nn.Conv2d but is not in its
+    registry, so those five convs stayed float, fp32 weights and all, in every INT8 graph. Inside this context
+    ModelOpt treats them as the Conv2d they are (input and weight quantizers; the padding runs between the input's
+    Q/DQ and the conv). ``enabled=False`` keeps them float: what a checkpoint quantized before this expects."""
+    cls = _same_padding_conv_class()
+    if not enabled or cls is None:
+        yield
+        return
+    mtq = modelopt().mtq
+    from modelopt.torch.quantization.nn.modules.quant_conv import _QuantConv2d
+
+    quantized = type("QuantConv2dSame", (_QuantConv2d,), {})
+    mtq.register(original_cls=cls, quantized_cls=quantized)
+    try:
+        yield
+    finally:
+        mtq.unregister(cls)
+
+
 def quantize_int8(model: torch.nn.Module, forward_loop: Callable[[torch.nn.Module], None],
                   text_activations: bool = False) -> torch.nn.Module:
     """Insert INT8 fake quantizers into ``model`` (in place) and calibrate them with ``forward_loop``.
     ModelOpt prints "Inserted N quantizers" while doing it; ``quantized_fraction`` says it better."""
     config = int8_config(text_activations)
-    with third_party_noise(stdout=True):
+    with third_party_noise(stdout=True), same_padding_convs_quantized():
         return modelopt().mtq.quantize(model, config, forward_loop)
+
+
+def quantizes_same_padding_convs(model: torch.nn.Module, state: dict) -> bool:
+    """Whether the saved quantizer layout ``state`` has quantizers on ``model``'s same-padding convs (checkpoints
+    quantized since they were registered) or not (older ones)."""
+    cls = _same_padding_conv_class()
+    names = [name for name, module in model.named_modules() if cls is not None and isinstance(module, cls)]
+    try:
+        saved = [key for _, data in state["modelopt_state_dict"] for key in data["metadata"]["quantizer_state"]]
+    except (KeyError, TypeError, ValueError):
+        return False
+    return any(key.startswith(f"{name}.") for key in saved for name in names)
 
 
 def is_quantized(model: torch.nn.Module) -> bool:
@@ -105,7 +147,7 @@ def modelopt_state(model: torch.nn.Module) -> dict:
 def restore_quantizers(model: torch.nn.Module, state: dict) -> torch.nn.Module:
     """Re-insert the quantizers described by ``state`` so a QAT checkpoint's state_dict loads (ModelOpt
     prints "Inserted N quantizers" here too)."""
-    with third_party_noise(stdout=True):
+    with third_party_noise(stdout=True), same_padding_convs_quantized(quantizes_same_padding_convs(model, state)):
         return modelopt().mto.restore_from_modelopt_state(model, state)
 
 

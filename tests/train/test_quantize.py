@@ -115,3 +115,51 @@ def test_qat_text_activations_quantizes_every_text_linear_input(tiny_cfg):
     quantize_int8(model, lambda m: m(*example_inputs(tiny_cfg, batch=2, seed=0)), text_activations=True)
     quantizers = _text_input_quantizers(model)
     assert quantizers and all(q.is_enabled for q in quantizers)
+
+
+@pytest.fixture(scope="module")
+def base_pair():
+    """(config, a fresh untrained base model factory): base's EfficientNet-Lite has timm's same-padding convs."""
+    from edge_clipguard.config import load_config
+    from edge_clipguard.model import build_model
+
+    cfg = load_config("base")
+    return cfg, lambda: build_model(cfg, pretrained=False).eval()
+
+
+def _same_padding_convs(model):
+    from timm.layers import Conv2dSame
+
+    return [m for m in model.modules() if isinstance(m, Conv2dSame)]
+
+
+def _roundtrip(model, cfg, tiny_tokenizer, tmp_path):
+    from edge_clipguard.train.checkpoint import load_checkpoint, restore_model, save_checkpoint
+    from edge_clipguard.train.quantize import modelopt_state
+
+    path = save_checkpoint(tmp_path / "qat.pt", model=model, model_cfg=cfg, tokenizer_json=tiny_tokenizer.to_str(),
+                           step=1, epoch=0, modelopt_state=modelopt_state(model))
+    return restore_model(load_checkpoint(path))[0]
+
+
+def test_the_stem_and_stride_2_same_padding_convs_are_quantized(base_pair, tiny_tokenizer, tmp_path):
+    from edge_clipguard.train.quantize import quantize_int8
+
+    cfg, build = base_pair
+    model = quantize_int8(build(), lambda m: m(*example_inputs(cfg, batch=1)))
+    convs = _same_padding_convs(model)
+    assert len(convs) == 5 and all(c.weight_quantizer.is_enabled and c.input_quantizer.is_enabled for c in convs)
+    restored = _roundtrip(model, cfg, tiny_tokenizer, tmp_path)
+    amax = [c.weight_quantizer.amax for c in _same_padding_convs(restored)]
+    assert all(a is not None for a in amax) and torch.equal(amax[0], convs[0].weight_quantizer.amax)
+
+
+def test_a_qat_checkpoint_from_before_restores_with_those_convs_float(base_pair, tiny_tokenizer, tmp_path):
+    from edge_clipguard.train.quantize import int8_config, modelopt, same_padding_convs_quantized
+
+    cfg, build = base_pair
+    model = build()
+    with same_padding_convs_quantized(False):  # how every QAT checkpoint was quantized until now
+        modelopt().mtq.quantize(model, int8_config(), lambda m: m(*example_inputs(cfg, batch=1)))
+    restored = _roundtrip(model, cfg, tiny_tokenizer, tmp_path)  # strict load: no missing quantizer state
+    assert not any(hasattr(c, "weight_quantizer") for c in _same_padding_convs(restored))
