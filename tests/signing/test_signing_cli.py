@@ -18,8 +18,8 @@ def test_keygen_sign_verify_round_trip(tiny_bundle, tmp_path, capsys):
     assert main(["sign", str(bundle), "--key", str(tmp_path / "keys" / "private_key.pem")]) == 0
     assert main(["verify", str(bundle), "--key", str(tmp_path / "keys" / "public_key.pem")]) == 0
     out = capsys.readouterr().out
-    assert f"signed: {bundle / 'bundle.sig'} (3 files, key id " in out
-    assert f"verified: {bundle} (3 files, key id " in out
+    assert f"signed: {bundle / 'bundle.sig'} (5 files, key id " in out
+    assert f"verified: {bundle} (5 files, key id " in out
 
 
 def test_verify_of_a_changed_bundle_is_one_line_and_exit_2(signed_bundle, signing_keys, capsys):
