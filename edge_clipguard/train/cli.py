@@ -67,8 +67,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
     epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
     max_skipped = TrainerConfig.max_skipped_in_row if args.max_skipped_in_row is None else args.max_skipped_in_row
-    if args.qat_text_activations and not args.qat:
-        raise ClipGuardError("--qat-text-activations is only used with --qat")
+    for flag in ("qat_text_activations", "qat_same_padding_convs"):
+        if getattr(args, flag) and not args.qat:
+            raise ClipGuardError(f"--{flag.replace('_', '-')} is only used with --qat")
     if args.target_data and not args.domain_adapt:
         raise ClipGuardError("--target-data is only used with --domain-adapt mmd|dann")
     weights = {**DEFAULT_WEIGHTS, "distill_score": args.distill_weight, "distill_heatmap": args.distill_weight,
@@ -81,6 +82,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     summary = run_training(TrainRequest(config=args.config, data=tuple(args.data), val_data=tuple(args.val_data or ()),
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, qat_text_activations=args.qat_text_activations,
+                                        qat_same_padding_convs=args.qat_same_padding_convs,
                                         calib_batches=args.calib_batches, device=args.device,
                                         classes_from_data=args.classes_from_data, teacher=args.teacher,
                                         domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ()),
@@ -190,6 +192,9 @@ def register(commands) -> None:
     train.add_argument("--qat-text-activations", action="store_true",
                        help="--qat: quantize the text tower's activations too (full INT8; default: INT8 weights, "
                             "float activations there)")
+    train.add_argument("--qat-same-padding-convs", action="store_true",
+                       help="--qat: quantize EfficientNet's same-padding convs too (the stem and stride-2 depthwise "
+                            "convs; default: float)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     train.add_argument("--balance", action="store_true",

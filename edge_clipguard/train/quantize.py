@@ -114,11 +114,14 @@ def same_padding_convs_quantized(enabled: bool = True):
 
 
 def quantize_int8(model: torch.nn.Module, forward_loop: Callable[[torch.nn.Module], None],
-                  text_activations: bool = False) -> torch.nn.Module:
+                  text_activations: bool = False, same_padding_convs: bool = False) -> torch.nn.Module:
     """Insert INT8 fake quantizers into ``model`` (in place) and calibrate them with ``forward_loop``.
-    ModelOpt prints "Inserted N quantizers" while doing it; ``quantized_fraction`` says it better."""
+    ModelOpt prints "Inserted N quantizers" while doing it; ``quantized_fraction`` says it better.
+    ``same_padding_convs``: quantize those too (opt-in: on the demo's briefly trained model the exported graph's
+    confidences then moved 0.29 from the PyTorch reference under ONNX Runtime, above export's tolerance; on the
+    900-step reference they passed, see docs/benchmarks.md)."""
     config = int8_config(text_activations)
-    with third_party_noise(stdout=True), same_padding_convs_quantized():
+    with third_party_noise(stdout=True), same_padding_convs_quantized(same_padding_convs):
         return modelopt().mtq.quantize(model, config, forward_loop)
 
 

@@ -142,11 +142,19 @@ def _roundtrip(model, cfg, tiny_tokenizer, tmp_path):
     return restore_model(load_checkpoint(path))[0]
 
 
-def test_the_stem_and_stride_2_same_padding_convs_are_quantized(base_pair, tiny_tokenizer, tmp_path):
+def test_same_padding_convs_stay_float_by_default(base_pair):
     from edge_clipguard.train.quantize import quantize_int8
 
     cfg, build = base_pair
     model = quantize_int8(build(), lambda m: m(*example_inputs(cfg, batch=1)))
+    assert not any(hasattr(c, "weight_quantizer") for c in _same_padding_convs(model))
+
+
+def test_the_stem_and_stride_2_same_padding_convs_are_quantized_when_asked(base_pair, tiny_tokenizer, tmp_path):
+    from edge_clipguard.train.quantize import quantize_int8
+
+    cfg, build = base_pair
+    model = quantize_int8(build(), lambda m: m(*example_inputs(cfg, batch=1)), same_padding_convs=True)
     convs = _same_padding_convs(model)
     assert len(convs) == 5 and all(c.weight_quantizer.is_enabled and c.input_quantizer.is_enabled for c in convs)
     restored = _roundtrip(model, cfg, tiny_tokenizer, tmp_path)
