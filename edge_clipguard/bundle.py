@@ -33,6 +33,7 @@ from .contract import (
     BOXES,
     CONFIDENCES,
     DEFAULT_RESIZE,
+    FUSION_PART_INPUTS,
     INPUT_IDS,
     LABELS,
     LEGACY_RESIZE,
@@ -41,6 +42,7 @@ from .contract import (
     SCORE,
     TEXT_AXIS,
     TEXT_FEATURES,
+    TEXT_PART_INPUTS,
 )
 from .errors import ClipGuardError
 
@@ -78,6 +80,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 def engine_file_name(precision: str) -> str:
     """A TensorRT plan file name: plain plan files, so trtexec and Triton read them as they are."""
     return f"model.{precision}.plan"
+
+
+def engine_parts(precision: str) -> ArtifactParts:
+    """The plan files of an engine built from an ONNX artifact's two parts (``model.int8.text.plan``, ...)."""
+    return ArtifactParts(text=f"model.{precision}.text.plan", fusion=f"model.{precision}.fusion.plan")
 
 
 def parse_precisions(text: str | None, flag: str = "--precision") -> tuple[str, ...]:
@@ -240,6 +247,13 @@ class Manifest:
                 return art
         raise BundleError(f"{MANIFEST_NAME}: no artifact named {file!r} (have: {[a.file for a in self.artifacts]})")
 
+    def part_inputs(self) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        """Input specs of an artifact's text part and fusion part (``contract.TEXT_PART_INPUTS``, ``FUSION_...``)."""
+        if self.text_features is None:
+            raise BundleError(f"{MANIFEST_NAME}: no 'text_features': this bundle's graphs are not cut in two")
+        specs = {spec.name: spec for spec in (*self.inputs, self.text_features)}
+        return tuple(specs[n] for n in TEXT_PART_INPUTS), tuple(specs[n] for n in FUSION_PART_INPUTS)
+
     def find(self, *, kind: str, precision: str | None = None, target: str | None = None) -> list[Artifact]:
         """Artifacts of ``kind``, optionally filtered by precision and target."""
         return [a for a in self.artifacts if a.kind == kind
@@ -393,9 +407,8 @@ def check_meaning(manifest: Manifest, where: str = MANIFEST_NAME) -> None:
         for name in art.member_files():
             if name not in manifest.files:
                 fail(f"{at}.file", "a file listed in 'files' with its sha256", name)
-        if art.parts is not None and (art.kind != ONNX or manifest.text_features is None):
-            fail(f"{at}.parts", "parts only on an ONNX artifact, with the manifest's 'text_features' given",
-                 asdict(art.parts))
+        if art.parts is not None and manifest.text_features is None:
+            fail(f"{at}.parts", "parts only with the manifest's 'text_features' given", asdict(art.parts))
         art.engine_facts()
     if manifest.text_features is not None:
         _check_specs("text_features", (manifest.text_features,), _expected_text_features(manifest.text_features),

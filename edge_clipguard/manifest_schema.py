@@ -53,7 +53,8 @@ DESCRIPTIONS = {
     TensorSpec: "a graph input or output; shape entries are sizes or the symbolic axes 'batch' and 'text_length'",
     Preprocess: "what the runtime does to text and image before the graph sees them",
     Artifact: "one model file of the bundle (ONNX graph or TensorRT plan)",
-    ArtifactParts: "the artifact's graph cut in two at text_features: a text graph and a fusion graph",
+    ArtifactParts: ("the artifact's graph cut in two at text_features: a text graph and a fusion graph (ONNX files, "
+                    "or TensorRT plans built from them)"),
 }
 
 

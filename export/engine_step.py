@@ -9,6 +9,10 @@ Which ONNX files become engines (``select_sources``):
   FP32 ONNX + the FP16 builder flag on TensorRT 10 and is refused on TensorRT 11 (no precision flags).
 Engines are machine-specific, so export usually cannot build them (no TensorRT or no GPU there): with
 ``--engine auto`` it then prints the command to run on the target instead of failing.
+An ONNX artifact cut in two (schema 3 ``parts``) gets two more plans from its parts, ``model.<p>.text.plan`` and
+``model.<p>.fusion.plan``, each with its own optimization profile over batch and text length, recorded as the
+engine artifact's ``parts``: the runtime then encodes each text once on the GPU too (its feature cache between
+the two engines). The whole-graph plan stays (Triton and ``trtexec`` users load one file).
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from ..bundle import (
     TARGET_ANY,
     TARGET_TENSORRT,
     Artifact,
+    ArtifactParts,
     Manifest,
     TensorSpec,
     engine_file_name,
+    engine_parts,
     read_manifest,
     sha256_file,
     verify_file,
@@ -64,6 +70,34 @@ class EngineSource:
     @property
     def engine_file(self) -> str:
         return engine_file_name(self.precision)
+
+    @property
+    def engine_parts(self) -> ArtifactParts | None:
+        """The part plans' names when the source ONNX is cut in two, else None."""
+        return None if self.onnx.parts is None else engine_parts(self.precision)
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """One plan file to build: from which ONNX file, to which file, for which input specs (the profile's axes)."""
+
+    onnx: Path
+    plan: Path
+    inputs: tuple[TensorSpec, ...]
+
+
+def plan_jobs(source: EngineSource, onnx_path: Callable[[str], Path], plan_path: Callable[[str], Path],
+              inputs: Sequence[TensorSpec], part_inputs: tuple[Sequence[TensorSpec], Sequence[TensorSpec]] | None
+              ) -> list[PlanJob]:
+    """The whole graph's plan, then (when the source is cut in two and ``part_inputs`` is given) the text part's
+    and the fusion part's. ``onnx_path``/``plan_path`` map a bundle member name to where it is read/written."""
+    jobs = [PlanJob(onnx_path(source.onnx.file), plan_path(source.engine_file), tuple(inputs))]
+    plans = source.engine_parts
+    if plans is not None and part_inputs is not None:
+        for onnx_name, plan_name, specs in ((source.onnx.parts.text, plans.text, part_inputs[0]),
+                                            (source.onnx.parts.fusion, plans.fusion, part_inputs[1])):
+            jobs.append(PlanJob(onnx_path(onnx_name), plan_path(plan_name), tuple(specs)))
+    return jobs
 
 
 def select_sources(artifacts: Sequence[Artifact], precisions: Sequence[str] | None,
@@ -114,15 +148,18 @@ def _text_range(text_lengths: Sequence[int]) -> tuple[int, int, int] | None:
     return text_profile(text_lengths) if len(text_lengths) > 1 else None
 
 
-def _build_one(onnx_path: Path, plan_path: Path, inputs: Sequence[TensorSpec],
-               source: EngineSource, config: EngineBuildConfig, log: Log) -> tuple[Artifact, ArtifactReport]:
+def _build_one(jobs: Sequence[PlanJob], source: EngineSource, config: EngineBuildConfig,
+               log: Log) -> tuple[Artifact, ArtifactReport]:
+    """Build ``jobs`` (whole graph first, then its parts if any) into one engine artifact."""
     started = time.perf_counter()
-    info = build_engine(onnx_path, plan_path, inputs, config, log)
-    details = info.details(source.onnx.file)
+    infos = [build_engine(job.onnx, job.plan, job.inputs, config, log) for job in jobs]
+    details = infos[0].details(source.onnx.file)
+    if len(jobs) > 1:
+        details["parts_build_seconds"] = round(sum(info.build_seconds for info in infos[1:]), 2)
     artifact = Artifact(source.engine_file, ENGINE, source.precision, "tensorrt",
-                        source.onnx.quant_format, details)
-    row = ArtifactReport(source.engine_file, source.precision, plan_path.stat().st_size / 1e6, NOT_VALIDATED,
-                         time.perf_counter() - started)
+                        source.onnx.quant_format, details, parts=source.engine_parts if len(jobs) > 1 else None)
+    row = ArtifactReport(source.engine_file, source.precision, sum(job.plan.stat().st_size for job in jobs) / 1e6,
+                         NOT_VALIDATED, time.perf_counter() - started)
     return artifact, row
 
 
@@ -177,12 +214,15 @@ def build_engines_for_bundle(bundle_dir: str | Path, artifacts: list[Artifact], 
         return [], [], [f"TensorRT engine not built ({reason}); {hint}"]
     try:
         sources = select_sources(artifacts, None, fp16_flag_available=False)
-        inputs = onnx_input_specs(bundle / sources[0].onnx.file)
         new_artifacts, rows = [], []
         for source in sources:
             config = _build_config(req.batch, req.workspace_gib, source, None, 0, text_lengths)
-            art, row = _build_one(bundle / source.onnx.file, bundle / source.engine_file, inputs, source,
-                                  config, log)
+            parts = source.onnx.parts
+            part_specs = None if parts is None else (onnx_input_specs(bundle / parts.text),
+                                                     onnx_input_specs(bundle / parts.fusion))
+            jobs = plan_jobs(source, bundle.joinpath, bundle.joinpath, onnx_input_specs(bundle / source.onnx.file),
+                             part_specs)
+            art, row = _build_one(jobs, source, config, log)
             new_artifacts.append(art)
             rows.append(row)
     except EngineBuildError as exc:
@@ -259,17 +299,21 @@ def build_engine_command(bundle_dir: str | Path, batch: BatchProfile, workspace_
     if not available:
         raise EngineBuildError(f"cannot build TensorRT engines on this machine: {reason}")
     sources = select_sources(manifest.artifacts, precisions, _fp16_flag_available())
-    onnx_paths = {s.onnx.file: verify_file(bundle, manifest, s.onnx.file) for s in sources}
+    onnx_paths = {name: verify_file(bundle, manifest, name) for s in sources for name in s.onnx.member_files()}
+    part_specs = manifest.part_inputs() if manifest.text_features is not None else None
     staged: list[tuple[Path, Path]] = []
     new_artifacts, rows = [], []
+
+    def staging(name: str) -> Path:  # plans are built under temporary names, renamed into place together
+        staged.append((bundle / f".{name}.building", bundle / name))
+        return staged[-1][0]
+
     try:
         for source in sources:
-            final = bundle / source.engine_file
-            temp = bundle / f".{source.engine_file}.building"
             config = _build_config(batch, workspace_gib, source, timing_cache, device_index,
                                    manifest.preprocess.text_lengths)
-            art, row = _build_one(onnx_paths[source.onnx.file], temp, manifest.inputs, source, config, log)
-            staged.append((temp, final))
+            jobs = plan_jobs(source, onnx_paths.__getitem__, staging, manifest.inputs, part_specs)
+            art, row = _build_one(jobs, source, config, log)
             new_artifacts.append(art)
             rows.append(row)
         new_files = {}

@@ -71,6 +71,12 @@ class SplitRunner(Runner):
         self._prepared: set = set()  # axis sizes both parts were compiled for together
 
     @property
+    def max_batch(self) -> int | None:
+        """The largest batch both parts take (TensorRT engines have one; None: any)."""
+        limits = [b for b in (getattr(self.text, "max_batch", None), getattr(self.fusion, "max_batch", None)) if b]
+        return min(limits) if limits else None
+
+    @property
     def compile_log(self) -> list:
         """The parts' compile logs (OpenVINO), each variant named after its part: "text/batch1-text_length8"."""
         return [(f"{part}/{variant}", *rest) for part, runner in (("text", self.text), ("fusion", self.fusion))

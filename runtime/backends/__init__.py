@@ -8,7 +8,7 @@ artifact's bytes as read and checked by ``OpenedBundle.read``, never a path to o
 
 from __future__ import annotations
 
-from ...contract import FUSION_PART_INPUTS, PIXEL_VALUES, TEXT_PART_INPUTS
+from ...contract import PIXEL_VALUES
 from ...errors import CudaError
 from ..compile_cache import CompileCache
 from ..errors import BackendError
@@ -20,8 +20,9 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
                   compile_cache: CompileCache | None = None, feature_cache=None) -> tuple[Runner, object]:
     """Read and check the artifact's bytes, build and activate its runner; returns (runner, artifact used).
     ``compile_cache``: where OpenVINO keeps compiled models across processes (None: compile every start).
-    ``feature_cache`` (a ``text_features.FeatureCache``): given, an ONNX artifact cut in two runs as its parts
-    with each text's features kept (``SplitRunner``); None, or an artifact without parts: the whole graph."""
+    ``feature_cache`` (a ``text_features.FeatureCache``): given, an artifact cut in two (ONNX parts, or TensorRT
+    engines built from them) runs as its parts with each text's features kept (``SplitRunner``); None, or an
+    artifact without parts: the whole graph."""
     manifest = bundle.manifest
     if choice.backend in ("onnxruntime", "openvino"):
         artifact = choice.artifact
@@ -30,35 +31,46 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
             model = ModelFile(artifact.file, bundle.read(artifact.file))
             return make(model, manifest.inputs, manifest.outputs, choice, threads, device_index, compile_cache,
                         manifest.preprocess).activate(), artifact
-        from ..text_features import SplitRunner
-
-        text_inputs, fusion_inputs = part_inputs(manifest)
+        text_inputs, fusion_inputs = manifest.part_inputs()
         text = make(ModelFile(artifact.parts.text, bundle.read(artifact.parts.text)), text_inputs,
                     (manifest.text_features,), choice, threads, device_index, compile_cache, None, now_and_then=True)
         fusion = make(ModelFile(artifact.parts.fusion, bundle.read(artifact.parts.fusion)), fusion_inputs,
                       manifest.outputs, choice, threads, device_index, compile_cache, manifest.preprocess)
-        return SplitRunner(text, fusion, feature_cache).activate(), artifact
+        return _split(text, fusion, feature_cache), artifact
     if choice.backend == "tensorrt":
-        try:
-            from .tensorrt_runner import TensorRTRunner
-        except ImportError as exc:
-            raise BackendError(f"TensorRT backend unavailable ({exc}); pip install 'edge-clipguard[trt]'") from None
         reasons = []
         for artifact in choice.candidates:
-            engine = ModelFile(artifact.file, bundle.read(artifact.file))
             try:
-                runner = TensorRTRunner(engine, artifact, manifest.inputs, manifest.outputs, device_index=device_index)
-                return runner.activate(), artifact
+                return _tensorrt_runner(bundle, artifact, device_index, feature_cache), artifact
             except (BackendError, CudaError) as exc:
                 reasons.append(str(exc))
         raise BackendError("no engine in the bundle loads here: " + "; ".join(reasons))
     raise BackendError(f"unknown backend {choice.backend!r}")
 
 
-def part_inputs(manifest) -> tuple[tuple, tuple]:
-    """Input specs of an artifact's text part and fusion part (``contract.TEXT_PART_INPUTS``/``FUSION_...``)."""
-    specs = {spec.name: spec for spec in (*manifest.inputs, manifest.text_features)}
-    return tuple(specs[n] for n in TEXT_PART_INPUTS), tuple(specs[n] for n in FUSION_PART_INPUTS)
+def _split(text: Runner, fusion: Runner, feature_cache) -> Runner:
+    from ..text_features import SplitRunner
+
+    return SplitRunner(text, fusion, feature_cache).activate()
+
+
+def _tensorrt_runner(bundle: OpenedBundle, artifact, device_index: int, feature_cache) -> Runner:
+    """An engine's runner: its two part engines behind a SplitRunner when it has them and a cache is given."""
+    try:
+        from .tensorrt_runner import TensorRTRunner
+    except ImportError as exc:
+        raise BackendError(f"TensorRT backend unavailable ({exc}); pip install 'edge-clipguard[trt]'") from None
+    manifest = bundle.manifest
+
+    def engine(name: str, inputs, outputs) -> Runner:
+        return TensorRTRunner(ModelFile(name, bundle.read(name)), artifact, inputs, outputs, device_index=device_index)
+
+    if feature_cache is None or artifact.parts is None:
+        return engine(artifact.file, manifest.inputs, manifest.outputs).activate()
+    text_inputs, fusion_inputs = manifest.part_inputs()
+    text = engine(artifact.parts.text, text_inputs, (manifest.text_features,))
+    fusion = engine(artifact.parts.fusion, fusion_inputs, manifest.outputs)
+    return _split(text, fusion, feature_cache)
 
 
 def _ort_runner(model, inputs, outputs, choice, threads, device_index, compile_cache, preprocess,

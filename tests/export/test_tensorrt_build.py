@@ -11,8 +11,11 @@ from edge_clipguard.bundle import MANIFEST_NAME, Artifact, TensorSpec, read_mani
 from edge_clipguard.errors import ClipGuardError
 from edge_clipguard.export.cli import register
 from edge_clipguard.export.engine_step import (
+    EngineSource,
     build_engine_command,
     build_engines_for_bundle,
+    onnx_input_specs,
+    plan_jobs,
     select_sources,
     updated_manifest,
 )
@@ -169,6 +172,68 @@ def test_explicit_fp16_falls_back_to_the_flag_only_where_it_exists():
     assert [(s.precision, s.onnx.file) for s in both] == [("fp32", "model.fp32.onnx"), ("int8", "model.int8.onnx")]
 
 
+def _fp32_source(manifest) -> EngineSource:
+    [source] = select_sources(manifest.artifacts, ("fp32",), fp16_flag_available=False)
+    return source
+
+
+def test_plan_jobs_build_a_cut_artifact_whole_and_as_its_two_parts(tiny_bundle, tmp_path):
+    manifest = read_manifest(tiny_bundle)
+    source = _fp32_source(manifest)
+    jobs = plan_jobs(source, tiny_bundle.joinpath, tmp_path.joinpath, manifest.inputs, manifest.part_inputs())
+    assert [(j.onnx.name, j.plan.name) for j in jobs] == [
+        ("model.fp32.onnx", "model.fp32.plan"), ("model.fp32.text.onnx", "model.fp32.text.plan"),
+        ("model.fp32.fusion.onnx", "model.fp32.fusion.plan")]
+    assert [spec.name for spec in jobs[1].inputs] == ["input_ids", "attention_mask"]
+    assert [spec.name for spec in jobs[2].inputs] == ["text_features", "attention_mask", "pixel_values"]
+    assert (source.engine_parts.text, source.engine_parts.fusion) == ("model.fp32.text.plan",
+                                                                       "model.fp32.fusion.plan")
+
+
+def test_plan_jobs_of_an_uncut_artifact_build_the_whole_graph_only(tiny_bundle, tmp_path):
+    manifest = read_manifest(tiny_bundle)
+    source = _fp32_source(manifest)
+    uncut = EngineSource(source.precision, Artifact(source.onnx.file, source.onnx.kind, source.onnx.precision))
+    jobs = plan_jobs(uncut, tiny_bundle.joinpath, tmp_path.joinpath, manifest.inputs, None)
+    assert [j.plan.name for j in jobs] == ["model.fp32.plan"] and uncut.engine_parts is None
+
+
+def test_part_graphs_declare_the_inputs_the_manifest_gives_their_engines(tiny_bundle):
+    """Export builds part engines from the part files' own inputs, build-engine from the manifest's: the same."""
+    manifest = read_manifest(tiny_bundle)
+    parts = _fp32_source(manifest).onnx.parts
+    text, fusion = manifest.part_inputs()
+    assert onnx_input_specs(tiny_bundle / parts.text) == text
+    assert onnx_input_specs(tiny_bundle / parts.fusion) == fusion
+
+
+def test_fusion_part_profile_ranges_text_features_over_batch_and_text_length(tiny_bundle):
+    manifest = read_manifest(tiny_bundle)
+    _, fusion = manifest.part_inputs()
+    dim = manifest.text_features.shape[-1]
+    shapes = profile_shapes(fusion, 1, 2, 8, text=(8, 16, 32))
+    assert shapes["text_features"] == ((1, 8, dim), (2, 16, dim), (8, 32, dim))
+    assert shapes["attention_mask"] == ((1, 8), (2, 16), (8, 32))
+
+
+def test_a_manifest_takes_an_engine_with_part_plans(tiny_bundle, tmp_path):
+    from dataclasses import replace
+
+    from edge_clipguard.bundle import check_meaning, engine_parts
+
+    manifest = read_manifest(tiny_bundle)
+    engine = Artifact("model.fp32.plan", "tensorrt-engine", "fp32", "tensorrt", None,
+                      {"tensorrt_version": "10.9.0", "compute_capability": "8.7"}, parts=engine_parts("fp32"))
+    files = {name: "c" * 64 for name in engine.member_files()}
+    with_engine = updated_manifest(manifest, [engine], files, "10.9.0")
+    check_meaning(with_engine)
+    assert with_engine.artifact("model.fp32.plan").member_files() == (
+        "model.fp32.plan", "model.fp32.text.plan", "model.fp32.fusion.plan")
+    with pytest.raises(ClipGuardError, match="text_features"):
+        check_meaning(replace(with_engine, text_features=None,
+                                  artifacts=tuple(a for a in with_engine.artifacts if a.kind == "tensorrt-engine")))
+
+
 def test_updated_manifest_keeps_artifacts_and_replaces_a_rebuilt_engine(tiny_bundle):
     manifest = read_manifest(tiny_bundle)
     old_engine = Artifact("model.fp32.plan", "tensorrt-engine", "fp32", "tensorrt", None, {"tensorrt_version": "1"})
@@ -221,6 +286,9 @@ def test_build_engine_command_builds_and_records_the_engine(bundle_copy, tmp_pat
     assert art.details["batch"] == {"min": 1, "opt": 2, "max": 4}
     assert art.details["source_onnx"] == "model.fp32.onnx"
     assert manifest.files["model.fp32.plan"] == sha256_file(plan)
+    assert (art.parts.text, art.parts.fusion) == ("model.fp32.text.plan", "model.fp32.fusion.plan")
+    for name in (art.parts.text, art.parts.fusion):  # the parts' own engines, hashed like the whole
+        assert manifest.files[name] == sha256_file(bundle_copy / name)
     assert {a.file for a in manifest.artifacts} >= {a.file for a in read_manifest(bundle_copy).artifacts}
     assert result.manifest == manifest
     # The plan is a plain TensorRT plan: the runtime deserializes it without any header handling.

@@ -122,3 +122,21 @@ def test_engine_from_another_tensorrt_version_is_refused_at_activate(engine_bund
     with pytest.raises(EngineMismatchError, match="9.0.0"):
         runner.activate()
     assert not runner.active
+
+
+def test_the_part_engines_with_cached_features_give_the_whole_engines_results(engine_bundle):
+    from edge_clipguard.runtime import Predictor
+    from edge_clipguard.runtime.text_features import SplitRunner
+
+    rng = np.random.default_rng(5)
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    texts = ["a red star", "two blue circles", "a red star"]
+    options = dict(backend="tensorrt", min_confidence=0.0, nms_iou=1.0)
+    with Predictor.load(engine_bundle, **options) as split, \
+            Predictor.load(engine_bundle, text_feature_cache_bytes=0, **options) as whole:
+        assert isinstance(split.runner, SplitRunner) and not isinstance(whole.runner, SplitRunner)
+        first, again = split.predict_batch(texts, frames), split.predict_batch(texts, frames)
+        reference = whole.predict_batch(texts, frames)
+        assert split.runner.text_calls == 1
+    for got in (first, again):
+        np.testing.assert_allclose([r.score for r in got], [r.score for r in reference], atol=1e-3)
