@@ -27,10 +27,14 @@ def opened(bundle_dir: str | Path, manifest) -> OpenedBundle:
 
 
 def open_predictor(bundle: OpenedBundle | str | Path, backend: str = "auto", device: str = "cpu",
-                   precision: str | None = None, artifact: str | None = None, threads: int | None = None) -> Predictor:
-    """A Predictor that keeps every top-K detection (what mAP is computed from)."""
+                   precision: str | None = None, artifact: str | None = None, threads: int | None = None,
+                   whole_graph: bool = False) -> Predictor:
+    """A Predictor that keeps every top-K detection (what mAP is computed from). ``whole_graph``: run a cut
+    bundle's whole graph, encoding the text on every call (latency comparable across bundles with and without
+    parts)."""
+    feature_cache = {"text_feature_cache_bytes": 0} if whole_graph else {}
     config = PredictorConfig(backend=backend, device=device, precision=precision, artifact=artifact, threads=threads,
-                             min_confidence=0.0, nms_iou=1.0, text_cache_size=0, compile_cache=False)
+                             min_confidence=0.0, nms_iou=1.0, text_cache_size=0, compile_cache=False, **feature_cache)
     opened = bundle if isinstance(bundle, OpenedBundle) else open_bundle(bundle)
     return Predictor.from_opened(opened, config)
 
