@@ -26,8 +26,9 @@ def test_repository_configs_parse_and_match_the_bundle(tiny_bundle, tmp_path):
     manifest = read_manifest(tiny_bundle)
     out = tmp_path / "repo"
     written = write_triton_repo(tiny_bundle, out, max_batch=8, max_queue_delay_us=500)
-    assert [f for _, f in written] == [a.file for a in manifest.artifacts]
-    for name, file in written:
+    wholes = [(name, file) for name, file in written if file in {a.file for a in manifest.artifacts}]
+    assert [f for _, f in wholes] == [a.file for a in manifest.artifacts]
+    for name, file in wholes:
         config = parse((out / name / "config.pbtxt").read_text())
         assert config.name == name and config.backend == "onnxruntime" and config.max_batch_size == 8
         assert config.dynamic_batching.max_queue_delay_microseconds == 500
@@ -42,6 +43,30 @@ def test_repository_configs_parse_and_match_the_bundle(tiny_bundle, tmp_path):
         assert json.loads(config.parameters["class_names"].string_value) == list(manifest.class_names)
         copied = out / name / "1" / "model.onnx"
         assert sha256_file(copied) == manifest.files[file]
+
+
+def test_a_cut_artifact_is_served_as_its_parts_and_an_ensemble_of_them(tiny_bundle, tmp_path):
+    manifest = read_manifest(tiny_bundle)
+    out = tmp_path / "repo"
+    written = dict(write_triton_repo(tiny_bundle, out, max_batch=8))
+    assert written["clipguard_fp32_text"] == "model.fp32.text.onnx"
+    assert written["clipguard_fp32_fusion"] == "model.fp32.fusion.onnx"
+    text = parse((out / "clipguard_fp32_text" / "config.pbtxt").read_text())
+    assert [i.name for i in text.input] == ["input_ids", "attention_mask"]
+    assert [o.name for o in text.output] == ["text_features"]
+    assert list(text.output[0].dims) == [-1, manifest.text_features.shape[-1]]
+    fusion = parse((out / "clipguard_fp32_fusion" / "config.pbtxt").read_text())
+    assert [i.name for i in fusion.input] == ["text_features", "attention_mask", "pixel_values"]
+    assert [o.name for o in fusion.output] == [t.name for t in manifest.outputs]
+    assert sha256_file(out / "clipguard_fp32_fusion" / "1" / "model.onnx") == manifest.files["model.fp32.fusion.onnx"]
+    ensemble = parse((out / "clipguard_fp32_ensemble" / "config.pbtxt").read_text())
+    assert ensemble.platform == "ensemble" and ensemble.max_batch_size == 8
+    assert [i.name for i in ensemble.input] == [t.name for t in manifest.inputs]
+    assert [o.name for o in ensemble.output] == [t.name for t in manifest.outputs]
+    first, second = ensemble.ensemble_scheduling.step
+    assert (first.model_name, second.model_name) == ("clipguard_fp32_text", "clipguard_fp32_fusion")
+    assert dict(first.output_map) == {"text_features": "text_features"}
+    assert dict(second.input_map)["text_features"] == "text_features"
 
 
 def test_plan_and_cpu_artifacts_get_their_backend_kind_and_batch_cap(tiny_bundle):
@@ -119,6 +144,8 @@ def test_tritonserver_accepts_the_configs(tiny_bundle, tmp_path, free_ports):
     assert "failed to load 'clipguard_int8_plan' version 1: Invalid argument: unable to find backend library for " \
            "backend 'tensorrt'" in log, log[-3000:]
     assert "Poll failed" not in log
+    # The ensemble's config passes too: Triton gets as far as its steps' models, which failed above.
+    assert "ensemble 'clipguard_fp32_ensemble' depends on 'clipguard_fp32_fusion' which has no loaded version" in log
 
 
 
