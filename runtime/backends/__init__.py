@@ -8,6 +8,9 @@ artifact's bytes as read and checked by ``OpenedBundle.read``, never a path to o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ...contract import PIXEL_VALUES
 from ...errors import CudaError
 from ..compile_cache import CompileCache
@@ -27,15 +30,15 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
     if choice.backend in ("onnxruntime", "openvino"):
         artifact = choice.artifact
         make = _ort_runner if choice.backend == "onnxruntime" else _openvino_runner
+        shared = RunnerSettings(choice, threads, device_index, compile_cache, manifest.preprocess)
         if feature_cache is None or artifact.parts is None:
             model = ModelFile(artifact.file, bundle.read(artifact.file))
-            return make(model, manifest.inputs, manifest.outputs, choice, threads, device_index, compile_cache,
-                        manifest.preprocess).activate(), artifact
+            return make(model, manifest.inputs, manifest.outputs, shared).activate(), artifact
         text_inputs, fusion_inputs = manifest.part_inputs()
         text = make(ModelFile(artifact.parts.text, bundle.read(artifact.parts.text)), text_inputs,
-                    (manifest.text_features,), choice, threads, device_index, compile_cache, None, now_and_then=True)
+                    (manifest.text_features,), shared, now_and_then=True)
         fusion = make(ModelFile(artifact.parts.fusion, bundle.read(artifact.parts.fusion)), fusion_inputs,
-                      manifest.outputs, choice, threads, device_index, compile_cache, manifest.preprocess)
+                      manifest.outputs, shared)
         return _split(text, fusion, feature_cache), artifact
     if choice.backend == "tensorrt":
         reasons = []
@@ -73,24 +76,37 @@ def _tensorrt_runner(bundle: OpenedBundle, artifact, device_index: int, feature_
     return _split(text, fusion, feature_cache)
 
 
-def _ort_runner(model, inputs, outputs, choice, threads, device_index, compile_cache, preprocess,
-                now_and_then=False):
+@dataclass(frozen=True)
+class RunnerSettings:
+    """What the runners of one Predictor share: the selection, CPU threads, GPU index, OpenVINO's compile cache
+    and the manifest's preprocessing (for a graph that takes pixel_values)."""
+
+    choice: Any
+    threads: int | None
+    device_index: int
+    compile_cache: CompileCache | None
+    preprocess: Any
+
+
+def _ort_runner(model, inputs, outputs, shared: RunnerSettings, now_and_then: bool = False):
     """``now_and_then``: a graph that runs between runs of another (the text part): its CPU threads sleep after
     each run instead of spinning (measured: the text part's spinning threads made the next fusion run 2.7x
     slower on 2 cores)."""
     from .onnxruntime_runner import OnnxRuntimeRunner, OrtConfig
 
-    config = OrtConfig(device=choice.device, device_index=device_index, intra_op_threads=threads,
+    config = OrtConfig(device=shared.choice.device, device_index=shared.device_index, intra_op_threads=shared.threads,
                        spin=not now_and_then)
     return OnnxRuntimeRunner(model, inputs, outputs, config)
 
 
-def _openvino_runner(model, inputs, outputs, choice, threads, device_index, compile_cache, preprocess,
-                     now_and_then=False):
-    """``preprocess`` given (a graph that takes pixel_values): the compiled model normalises the uint8 canvas."""
+def _openvino_runner(model, inputs, outputs, shared: RunnerSettings, now_and_then: bool = False):
+    """A graph that takes pixel_values gets the preprocessing: the compiled model normalises the uint8 canvas.
+    (``now_and_then`` is ONNX Runtime's concern: OpenVINO's threads do not spin between runs.)"""
     from .openvino_runner import OpenVinoConfig, OpenVinoRunner
 
     takes_pixels = any(spec.name == PIXEL_VALUES for spec in inputs)
-    config = OpenVinoConfig(threads=threads, bf16=choice.precision == "fp16" and choice.artifact.precision == "fp32",
-                            normalize=preprocess if takes_pixels else None, cache=compile_cache)
+    choice = shared.choice
+    config = OpenVinoConfig(threads=shared.threads,
+                            bf16=choice.precision == "fp16" and choice.artifact.precision == "fp32",
+                            normalize=shared.preprocess if takes_pixels else None, cache=shared.compile_cache)
     return OpenVinoRunner(model, inputs, outputs, config)
