@@ -82,6 +82,12 @@ def _parameters(manifest: Manifest) -> dict[str, str]:
                       "normalised"}
 
 
+def _parameter_blocks(manifest: Manifest) -> list[str]:
+    """The manifest's facts as ModelConfig ``parameters`` entries (string values)."""
+    return [f"parameters {{\n  key: {_quote(k)}\n  value: {{ string_value: {_quote(v)} }}\n}}"
+            for k, v in _parameters(manifest).items()]
+
+
 def _quote(text: str) -> str:
     """A protobuf text-format string literal (UTF-8 kept as is; quotes, backslashes and newlines escaped)."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -114,8 +120,7 @@ def model_config_text(manifest: Manifest, artifact: Artifact, name: str, max_bat
         lines.append(f"instance_group [\n  {{\n    count: {instances}\n    kind: {kind}\n  }}\n]")
     else:
         lines.append(f"instance_group [\n  {{\n    count: {instances}\n  }}\n]")
-    lines += [f"parameters {{\n  key: {_quote(k)}\n  value: {{ string_value: {_quote(v)} }}\n}}"
-              for k, v in _parameters(manifest).items()]
+    lines += _parameter_blocks(manifest)
     return "\n".join(lines) + "\n"
 
 
@@ -135,8 +140,7 @@ def ensemble_config_text(manifest: Manifest, name: str, text_model: str, fusion_
              "ensemble_scheduling {\n  step [\n" + ",\n".join((
                  _step(text_model, text_inputs, (manifest.text_features,)),
                  _step(fusion_model, fusion_inputs, manifest.outputs))) + "\n  ]\n}"]
-    lines += [f"parameters {{\n  key: {_quote(k)}\n  value: {{ string_value: {_quote(v)} }}\n}}"
-              for k, v in _parameters(manifest).items()]
+    lines += _parameter_blocks(manifest)
     return "\n".join(lines) + "\n"
 
 
