@@ -61,24 +61,33 @@ CPU_INT8_SCORE_MEAN_ATOL = 0.5
 CPU_INT8_CONFIDENCE_ATOL = 0.25
 
 
-def round_large_tables_to_int8_rows(model) -> list[str]:
-    """Give big embedding tables exactly the values the INT8 ONNX stores (``qdq_graph.store_large_tables_int8``:
-    int8, one scale per row, dequantized in float32), in place, so the PyTorch reference, calibration and the
-    exported graph see the same numbers; otherwise the table's rounding flips int8 rounding decisions
-    downstream and the graph no longer matches its reference."""
+def round_weight_only_tensors(model) -> list[str]:
+    """Give the big float tensors the INT8 graph stores smaller (``qdq_graph.shrink_large_constants``) exactly the
+    values it stores, in place: the embedding tables and the float heads' weights as int8 (one scale per slice of
+    axis 0, dequantized in float32), the image position-code buffers as float16. So the PyTorch reference,
+    calibration and the exported graph see the same numbers; otherwise their rounding flips int8 rounding
+    decisions downstream and the graph no longer matches its reference. Returns the tensors' names."""
     import torch
 
-    from .qdq_graph import LARGE_TABLE_ELEMENTS, quantize_array, table_row_scales
+    from .qdq_graph import FLOAT_SCOPES, LARGE_TABLE_ELEMENTS, int8_rows
 
+    embeddings = {f"{name}.weight" for name, module in model.named_modules() if isinstance(module, torch.nn.Embedding)}
+    weights = [(name, tensor) for name, tensor in model.named_parameters()
+               if name in embeddings or name.split(".")[0] in FLOAT_SCOPES]
+    weight_names = {name for name, _ in weights}
     rounded = []
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Embedding) and module.weight.numel() >= LARGE_TABLE_ELEMENTS:
-            values = module.weight.detach().cpu().numpy().astype(np.float32)
-            scale = table_row_scales(values)
-            stored = quantize_array(values, scale, np.zeros_like(scale, dtype=np.int8), axis=0)
-            with torch.no_grad():
-                module.weight.copy_(torch.from_numpy(stored.astype(np.float32) * scale[:, None]))
-            rounded.append(name)
+    for name, tensor in [*weights, *model.named_buffers()]:
+        if not tensor.is_floating_point() or tensor.numel() < LARGE_TABLE_ELEMENTS:
+            continue
+        values = tensor.detach().cpu().numpy().astype(np.float32)
+        if name in weight_names:
+            quantized, scale = int8_rows(values)
+            stored = quantized.astype(np.float32) * scale.reshape(-1, *[1] * (quantized.ndim - 1))
+        else:
+            stored = values.astype(np.float16).astype(np.float32)
+        with torch.no_grad():
+            tensor.copy_(torch.from_numpy(stored))
+        rounded.append(name)
     return rounded
 
 
@@ -89,7 +98,7 @@ def int8_reference(model, quantized: bool, samples, tokenizer, batch_size: int =
     from ..train.quantize import calibration_loop, quantize_int8
 
     work = copy.deepcopy(model)
-    round_large_tables_to_int8_rows(work)
+    round_weight_only_tensors(work)
     if quantized:
         return work
     dataset = ManifestDataset(samples, tokenizer, work.cfg.image_size, work.cfg.resize)
@@ -97,23 +106,27 @@ def int8_reference(model, quantized: bool, samples, tokenizer, batch_size: int =
 
 
 def write_qdq_onnx(qmodel, path: Path, opset: int) -> dict:
-    """Export the fake-quant model, store weights as int8, check the rules; returns graph facts."""
+    """Export the fake-quant model, store weights as int8 (and the other big constants smaller), check the rules,
+    compact the file; returns graph facts."""
     import onnx
 
-    from .qdq_graph import fold_weight_quantizers, qdq_rule_violations, store_large_tables_int8
+    from .graph_compact import compact_graph
+    from .qdq_graph import fold_weight_quantizers, qdq_rule_violations, shrink_large_constants
 
     export_onnx(qmodel, path, opset=opset)
     model = onnx.load(str(path))
     folded = fold_weight_quantizers(model)
-    int8_tables = store_large_tables_int8(model)
+    shrunk = shrink_large_constants(model)
     problems = qdq_rule_violations(model)
     if problems:
         raise ExportValidationError(f"{path.name}: breaks the INT8 Q/DQ rules: {problems[0]} "
                                     f"(+{len(problems) - 1} more)")
+    compacted = compact_graph(model)
     onnx.save(model, str(path))
     onnx.checker.check_model(str(path))
     counts = {op: sum(n.op_type == op for n in model.graph.node) for op in ("QuantizeLinear", "DequantizeLinear")}
-    return {"folded_weights": folded, "int8_tables": int8_tables, **counts}
+    return {"folded_weights": folded, "weight_only_int8": shrunk["int8"], "float16_constants": shrunk["float16"],
+            **compacted, **counts}
 
 
 def check_against_torch(path: Path, reference, limits: dict[str, float], real_feeds=(), batch_sizes=(1, 3),

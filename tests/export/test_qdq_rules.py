@@ -55,8 +55,8 @@ def _first(graph, op_type, scope=""):
 
 def test_checker_flags_an_asymmetric_zero_point(int8_graph):
     node = _first(int8_graph.graph, "QuantizeLinear")
-    zero_point = next(n for n in int8_graph.graph.node if node.input[2] in n.output)
-    zero_point.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array(3, dtype=np.int8)))
+    zero_point = next(i for i in int8_graph.graph.initializer if i.name == node.input[2])
+    zero_point.CopyFrom(numpy_helper.from_array(np.array(3, dtype=np.int8), name=node.input[2]))
     assert any("zero point" in p for p in qdq_rule_violations(int8_graph))
 
 
@@ -70,10 +70,22 @@ def test_checker_flags_a_per_tensor_weight(int8_graph):
     assert any("per output channel" in p for p in qdq_rule_violations(int8_graph))
 
 
-def test_checker_flags_quantization_inside_the_score_head(int8_graph):
-    node = _first(int8_graph.graph, "DequantizeLinear")
+def _activation_dq(graph):
+    values = constant_values(graph)
+    return next(n for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in values)
+
+
+def test_checker_flags_activation_quantization_inside_the_score_head(int8_graph):
+    node = _activation_dq(int8_graph.graph)
     node.name = "/model/score_head/mlp/injected/DequantizeLinear"
     assert any("float-only scope" in p for p in qdq_rule_violations(int8_graph))
+
+
+def test_checker_allows_a_weight_only_dequantize_inside_the_score_head(int8_graph):
+    values = constant_values(int8_graph.graph)
+    node = next(n for n in int8_graph.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in values)
+    node.name = "/model/score_head/mlp/weight/DequantizeLinear"
+    assert qdq_rule_violations(int8_graph) == []
 
 
 def test_checker_flags_an_unquantized_graph(tiny_bundle):
@@ -134,12 +146,68 @@ def test_the_torch_reference_table_is_exactly_what_the_int8_graph_gathers(monkey
     import torch
 
     import edge_clipguard.export.qdq_graph as qdq_graph
-    from edge_clipguard.export.int8 import round_large_tables_to_int8_rows
+    from edge_clipguard.export.int8 import round_weight_only_tensors
 
     monkeypatch.setattr(qdq_graph, "LARGE_TABLE_ELEMENTS", 16)
     torch.manual_seed(0)
     embedding = torch.nn.Sequential(torch.nn.Embedding(64, 8))
     model = _gather_model(embedding[0].weight.detach().numpy().copy(), 64)
     qdq_graph.store_large_tables_int8(model, min_elements=16)
-    assert round_large_tables_to_int8_rows(embedding) == ["0"]
+    assert round_weight_only_tensors(embedding) == ["0.weight"]
     np.testing.assert_array_equal(_run(model, np.arange(64)), embedding[0].weight.detach().numpy())
+
+
+def _constant_plus_input_model(codes: np.ndarray):
+    """out = x + codes, with codes in a Constant node (as PyTorch exports a fixed buffer), opset 17."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["codes"], value=numpy_helper.from_array(codes)),
+         helper.make_node("Add", ["x", "codes"], ["out"], name="/model/add")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(codes.shape))],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, list(codes.shape))])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_large_constant_that_is_not_a_weight_is_stored_float16():
+    import onnxruntime as ort
+
+    from edge_clipguard.export.qdq_graph import shrink_large_constants
+
+    codes = np.sin(np.arange(4 * 64, dtype=np.float32)).reshape(1, 4, 64)
+    model = _constant_plus_input_model(codes)
+    assert shrink_large_constants(model, min_elements=16) == {"int8": [], "float16": ["codes"]}
+    assert not any(n.op_type == "Constant" for n in model.graph.node)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"x": np.zeros_like(codes)})[0]
+    np.testing.assert_array_equal(got, codes.astype(np.float16).astype(np.float32))
+
+
+def test_a_large_gather_table_is_stored_int8_by_the_shrink_pass():
+    from edge_clipguard.export.qdq_graph import shrink_large_constants
+
+    model = _gather_model(np.random.default_rng(3).normal(size=(64, 8)).astype(np.float32), 2)
+    assert shrink_large_constants(model, min_elements=16) == {"int8": ["table"], "float16": []}
+    assert qdq_rule_violations(model) == []
+
+
+def test_the_torch_reference_rounds_buffers_and_float_head_weights_but_not_quantized_layers(monkeypatch):
+    import torch
+
+    import edge_clipguard.export.qdq_graph as qdq_graph
+    from edge_clipguard.export.int8 import round_weight_only_tensors
+
+    monkeypatch.setattr(qdq_graph, "LARGE_TABLE_ELEMENTS", 16)
+    torch.manual_seed(0)
+    model = torch.nn.Module()
+    model.score_head = torch.nn.Linear(8, 8)  # a float scope: its weight is stored weight-only
+    model.fusion = torch.nn.Linear(8, 8)  # quantized with its own Q/DQ: left to ModelOpt
+    model.register_buffer("pos", torch.randn(1, 4, 8), persistent=False)
+    fusion_before = model.fusion.weight.detach().clone()
+    pos_before = model.pos.clone()
+    assert sorted(round_weight_only_tensors(model)) == ["pos", "score_head.weight"]
+    torch.testing.assert_close(model.fusion.weight.detach(), fusion_before, rtol=0, atol=0)
+    torch.testing.assert_close(model.pos, pos_before.half().float(), rtol=0, atol=0)
+    step = model.score_head.weight.detach().abs().amax(dim=1, keepdim=True) / 127
+    weight_steps = model.score_head.weight.detach() / step
+    assert torch.allclose(weight_steps, torch.round(weight_steps), atol=1e-3)
