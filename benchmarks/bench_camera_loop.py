@@ -5,7 +5,9 @@
 Decoded 640x480 frames, batch 1 (and batch 8 for throughput), end to end (tokenize, preprocess, infer, decode).
 For each CPU path (OpenVINO INT8; OpenVINO bf16 where the CPU has it; ONNX Runtime fp32) and query (a short one,
 "a red star", and a long one of ~40 tokens) it times these ways, on predictors loaded once:
-  before     the whole graph, text padded to max_text_length (64 for base): every call before schema 2.
+  before     the whole graph, text padded to max_text_length (64 for base): every call before schema 2; with
+             ``--before-bundle``, that bundle's whole graph (the bundle as it was exported before, e.g. PTQ INT8
+             with the text tower weight-only), so "cached vs before" is the new bundle's path against the old one.
   short      the whole graph, text padded to the smallest length that holds it (schema 2).
   new-text   the two parts with the feature cache, but a new text of the same token count on every frame: the
              text part runs each frame (what the cache cannot help).
@@ -79,31 +81,32 @@ def same_length_texts(predictor: Predictor, query: str, count: int) -> list[str]
     raise SystemExit(f"only {len(texts)} texts of {want} tokens like {query!r}; lower --iters")
 
 
-def load(bundle: str, threads: int) -> dict[str, tuple[Predictor, Predictor]]:
-    """path label -> (predictor with the feature cache, predictor running the whole graph)."""
+def load(bundle: str, threads: int, before_bundle: str | None = None) -> dict[str, tuple[Predictor, ...]]:
+    """path label -> (predictor with the feature cache, predictor running the whole graph, predictor for
+    "before": the whole graph of ``before_bundle``, else the same whole-graph predictor)."""
     wanted = [("openvino int8", "openvino", "int8"), ("ort fp32", "onnxruntime", "fp32")]
     if has_native_bf16():
         wanted.insert(1, ("openvino bf16", "openvino", "fp16"))
     loaded = {}
     for label, backend, precision in wanted:
         try:
-            pair = tuple(Predictor.load(bundle, backend=backend, device="cpu", precision=precision, threads=threads,
-                                        compile_cache=False, text_feature_cache_bytes=size)
-                         for size in (32 << 20, 0))
+            opened = [Predictor.load(source, backend=backend, device="cpu", precision=precision, threads=threads,
+                                     compile_cache=False, text_feature_cache_bytes=size)
+                      for source, size in ((bundle, 32 << 20), (bundle, 0), (before_bundle, 0)) if source]
         except ClipGuardError as exc:
             print(f"skipped {label}: {exc}")
             continue
-        loaded[label] = pair
+        loaded[label] = (*opened[:2], opened[-1])
     return loaded
 
 
 def build_ways(loaded: dict, count: int) -> list[Way]:
     ways = []
-    for label, (split, whole) in loaded.items():
+    for label, (split, whole, before) in loaded.items():
         lengths = split.text_stage.lengths
         for qname, query in QUERIES.items():
             new = same_length_texts(split, query, count)
-            ways += [Way(label, qname, "before", whole, (lengths[-1],), [query]),
+            ways += [Way(label, qname, "before", before, (before.text_stage.lengths[-1],), [query]),
                      Way(label, qname, "short", whole, lengths, [query]),
                      Way(label, qname, "new-text", split, lengths, new),
                      Way(label, qname, "cached", split, lengths, [query])]
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--block", type=int, default=5, help="calls of one way in a row; the first is not counted")
     parser.add_argument("--batches", default="1,8", help="batch sizes, comma-separated")
+    parser.add_argument("--before-bundle", help="run the \"before\" way on this bundle's whole graph")
     parser.add_argument("--tag", default="")
     parser.add_argument("--out-dir", default=str(RESULTS))
     args = parser.parse_args(argv)
@@ -151,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     except ClipGuardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    loaded = load(args.bundle, args.threads) if cut else {}
-    if not loaded or any(split.runner.name != "split" for split, _ in loaded.values()):
+    loaded = load(args.bundle, args.threads, args.before_bundle) if cut else {}
+    if not loaded or any(split.runner.name != "split" for split, *_ in loaded.values()):
         print(f"{args.bundle}: needs a schema-3 bundle (artifacts cut in two) that loads on the CPU", file=sys.stderr)
         return 2
     some = next(iter(loaded.values()))[0]
     tokens = {q: len(some.text_stage.tokenizer.encode(t).ids) for q, t in QUERIES.items()}
-    result: dict = {"bundle": args.bundle, "cpu": cpu_model(), "threads": args.threads, "iters": args.iters,
+    result: dict = {"bundle": args.bundle, "before_bundle": args.before_bundle or args.bundle, "cpu": cpu_model(),
+                    "threads": args.threads, "iters": args.iters,
                     "block": args.block,
                     "queries": QUERIES, "query_tokens": tokens, "lengths": list(some.text_stage.lengths), "rows": []}
     print(f"CPU: {cpu_model()}, {args.threads} threads; queries {tokens} tokens; padding lengths "
@@ -178,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     result["goals"] = goals(result["rows"])
     for name, value in result["goals"].items():
         print(f"{name}: {value:.2f}x")
-    for split, whole in loaded.values():
-        split.close()
-        whole.close()
+    for predictors in loaded.values():
+        for predictor in dict.fromkeys(predictors):
+            predictor.close()
     out = Path(args.out_dir) / f"bench_camera_loop{'_' + args.tag if args.tag else ''}.json"
     print(f"json: {C.write_json(out, result)}")
     return 0
