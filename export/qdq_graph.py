@@ -136,7 +136,8 @@ def store_large_tables_int8(model: onnx.ModelProto, min_elements: int = LARGE_TA
     constant per-axis scale, DequantizeLinear on axis 0, feeding Gather's data input -- is the explicit-
     quantization "pre-quantized weights" form TensorRT documents (an IDequantizeLayer between the stored
     low-precision weights and the layer that uses them; docs/concepts/precisions.md cites it). ONNX Runtime
-    and OpenVINO read it as it is (OpenVINO keeps the table compressed). Returns the tables changed.
+    and OpenVINO read it as it is (OpenVINO 2026.4's CPU plugin expands it to fp32 when it compiles a quantized
+    graph: the file is small, its compiled model is not). Returns the tables changed.
     """
     graph = model.graph
     changed = []
