@@ -5,16 +5,11 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from edge_clipguard.export.graph_compact import (
-    compact_graph,
-    compact_tensor_names,
-    constants_to_initializers,
-    deduplicate_initializers,
-)
+from edge_clipguard.export.graph_compact import compact_graph, compact_tensor_names, constants_to_initializers
 
 
 def _model():
-    """y = (x * a) + (x * b) with a == b held in two Constant nodes, long PyTorch-style tensor names."""
+    """y = (x * a) + (x * b), a and b in two Constant nodes, long PyTorch-style tensor names."""
     a = numpy_helper.from_array(np.arange(8, dtype=np.float32))
     nodes = [
         helper.make_node("Constant", [], ["/model/left/Constant_output_0"], value=a, name="/model/left/Constant"),
@@ -48,14 +43,6 @@ def test_constant_nodes_become_initializers():
     assert constants_to_initializers(model.graph) == 2
     assert [n.op_type for n in model.graph.node] == ["Mul", "Mul", "Add"]
     assert len(model.graph.initializer) == 2
-
-
-def test_equal_initializers_are_stored_once():
-    model = _model()
-    constants_to_initializers(model.graph)
-    assert deduplicate_initializers(model.graph) == 1
-    assert len(model.graph.initializer) == 1
-    assert model.graph.node[0].input[1] == model.graph.node[1].input[1]
 
 
 def test_tensor_names_shrink_but_inputs_outputs_and_node_names_stay():
