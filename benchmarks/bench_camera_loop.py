@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         cut = any(a.parts for a in read_manifest(args.bundle).artifacts)
+        if args.before_bundle:
+            read_manifest(args.before_bundle)
     except ClipGuardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
