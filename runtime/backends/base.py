@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,10 @@ class ModelFile:
         """A file on disk, read once (tools and tests that hold a plain file rather than a bundle)."""
         return cls(Path(path).name, Path(path).read_bytes())
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Computed once: a runner keys its compile cache on it for every shape it compiles (the base text part is
+        23 MB, ~15 ms to hash)."""
         return sha256_bytes(self.data)
 
     def __repr__(self) -> str:
