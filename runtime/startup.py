@@ -50,20 +50,25 @@ def measure_startup(bundle: str, backend: str, device: str, artifact: str, preci
     rows = []
     with tempfile.TemporaryDirectory(prefix="clipguard-startup-") as cache:
         for start in STARTS:
-            started = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "edge_clipguard.runtime.startup", "--child",
-                                   json.dumps({**job, "cache": cache})],
-                                  capture_output=True, text=True, timeout=timeout_s)
-            seconds = time.perf_counter() - started
-            if proc.returncode != 0:
-                lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-                raise ProfileError(f"startup measurement of {artifact} ({backend}) failed: "
-                                   f"{lines[-1] if lines else f'exit {proc.returncode}'}")
-            child = json.loads(proc.stdout.strip().splitlines()[-1])
+            seconds, child = run_child({**job, "cache": cache}, timeout_s)
             rows.append(StartupRow(artifact, backend, device, label, start, seconds,
                                    seconds - child["load_s"] - child["first_predict_s"], child["load_s"],
                                    child["first_predict_s"], child["compiled"]))
     return rows
+
+
+def run_child(job: dict, timeout_s: float = 300.0, env: dict | None = None) -> tuple[float, dict]:
+    """(seconds from spawn to result, the child's report) of one fresh process running ``job``; ``env``: the
+    child's environment (a benchmark points PYTHONPATH at another revision's source tree)."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "edge_clipguard.runtime.startup", "--child", json.dumps(job)],
+                          capture_output=True, text=True, timeout=timeout_s, env=env)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        raise ProfileError(f"startup measurement of {job['artifact']} ({job['backend']}) failed: "
+                           f"{lines[-1] if lines else f'exit {proc.returncode}'}")
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _child(job: dict) -> dict:
