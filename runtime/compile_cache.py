@@ -10,9 +10,7 @@ verified), the backend and its version, every compile setting and the CPU. A new
 version or other settings is another key, so a stale entry is never found. An entry is one file
 ``<key>.<sha256 of its contents>.blob``, written atomically; it is used only when its contents hash to the
 name. A cache entry is not trusted: a truncated, corrupt (OpenVINO imports a blob with a flipped byte
-without complaint) or unreadable entry is removed and the model compiled again. Loading an entry touches it (mtime):
-a runner imports the most recently used of the shapes a first inference is likely to need in the background
-while the Predictor loads (``OpenVinoRunner``).
+without complaint) or unreadable entry is removed and the model compiled again.
 """
 
 from __future__ import annotations
@@ -64,28 +62,9 @@ class CompileCache:
             except OSError:
                 continue
             if hashlib.sha256(blob).hexdigest() == path.name.split(".")[1]:
-                self._touch(path)
                 return blob
             self.discard(path)
         return None
-
-    def last_used(self, key: str) -> float | None:
-        """When an entry of ``key`` was last written or loaded (its mtime), or None when there is none: what a
-        runner reads to guess which compiled shape the next start needs first."""
-        times = []
-        for path in self._entries(key):
-            try:
-                times.append(path.stat().st_mtime)
-            except OSError:
-                continue
-        return max(times, default=None)
-
-    @staticmethod
-    def _touch(path: Path) -> None:
-        try:
-            os.utime(path)
-        except OSError:  # a read-only cache still serves its entries
-            pass
 
     def store(self, key: str, blob: bytes) -> Path | None:
         """Write ``blob`` under ``key`` (atomically; older entries of the key go). A cache that cannot be

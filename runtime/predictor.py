@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..bundle import Artifact, Manifest
-from ..contract import ATTENTION_MASK, INPUT_IDS, PIXEL_VALUES
+from ..contract import ATTENTION_MASK, BATCH_AXIS, INPUT_IDS, PIXEL_VALUES
 from ..errors import ClipGuardError
 from ..image_io import DEFAULT_MAX_PIXELS, RgbPixels, load_pixels
-from .backends import create_runner, inference_dims
+from .backends import create_runner
 from .backends.base import Runner
 from .compile_cache import CompileCache
 from .decode import DEFAULT_MIN_CONFIDENCE, DEFAULT_NMS_IOU, decode_outputs
@@ -67,20 +67,6 @@ class PredictorConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ClipGuardError(f"{name} must be between 0 and 1, got {value}")
-
-
-def _text_stage(tokenizer_bytes: bytes, where: Path, manifest: Manifest, config: PredictorConfig) -> TextStage:
-    """The bundle's tokenizer, parsed, behind the text stage (TextError naming the file when it is not one)."""
-    from tokenizers import Tokenizer
-
-    try:
-        tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
-    except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON; also UnicodeDecodeError
-        raise TextError(f"{where}: not a readable tokenizer "
-                        f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
-    pre = manifest.preprocess
-    return TextStage(tokenizer, pre.max_text_length, config.text_cache_size, config.text_cache_bytes,
-                     pre.text_lengths)
 
 
 def _deactivate(runner: Runner, lock: threading.Lock) -> None:
@@ -130,20 +116,23 @@ class Predictor:
     def from_opened(cls, bundle: OpenedBundle, config: PredictorConfig) -> Predictor:
         """A Predictor of an opened bundle (export scores its artifacts this way, with the manifest it is about to
         write, so the accuracy column runs the code that ships)."""
+        from tokenizers import Tokenizer
+
         manifest = bundle.manifest
         choice = choose(manifest, config.backend, config.device, config.precision, config.artifact)
         tokenizer_file = manifest.preprocess.tokenizer_file
         tokenizer_bytes = bundle.read(tokenizer_file)
+        try:
+            tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
+        except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON; also UnicodeDecodeError
+            raise TextError(f"{bundle.directory / tokenizer_file}: not a readable tokenizer "
+                            f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+        pre = manifest.preprocess
+        text_stage = TextStage(tokenizer, pre.max_text_length, config.text_cache_size, config.text_cache_bytes,
+                               pre.text_lengths)
         cache = CompileCache.from_setting(config.compile_cache)
         features = FeatureCache(config.text_feature_cache_bytes) if config.text_feature_cache_bytes else None
-        # The backend first: with a compile cache, OpenVINO starts importing the compiled model in the background
-        # while the tokenizer is parsed here.
         runner, artifact = create_runner(bundle, choice, config.threads, config.device_index, cache, features)
-        try:
-            text_stage = _text_stage(tokenizer_bytes, bundle.directory / tokenizer_file, manifest, config)
-        except BaseException:
-            runner.deactivate()
-            raise
         return cls(bundle.directory, manifest, artifact, choice.backend, choice.device, runner, text_stage, config,
                    slow_path_advice(choice))
 
@@ -197,10 +186,11 @@ class Predictor:
         prepare = getattr(self.runner, "prepare", None)
         if prepare is None:
             return
+        text_axis = {d for spec in self.runner.inputs for d in spec.shape if isinstance(d, str)} - {BATCH_AXIS}
         with self._lock:
             for batch in batch_sizes:
-                for dims in inference_dims(self.runner.inputs, batch, self.text_stage.lengths):
-                    prepare(dims)
+                for length in self.text_stage.lengths:
+                    prepare({BATCH_AXIS: batch, **{axis: length for axis in text_axis}})
 
     # ---- public API ---------------------------------------------------------------------------
     def predict_batch(self, texts: list[object], images: list[object]) -> list[Result]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...contract import BATCH_AXIS, PIXEL_VALUES
+from ...contract import PIXEL_VALUES
 from ...errors import CudaError
 from ..compile_cache import CompileCache
 from ..errors import BackendError
@@ -108,14 +108,5 @@ def _openvino_runner(model, inputs, outputs, shared: RunnerSettings, now_and_the
     choice = shared.choice
     config = OpenVinoConfig(threads=shared.threads,
                             bf16=choice.precision == "fp16" and choice.artifact.precision == "fp32",
-                            normalize=shared.preprocess if takes_pixels else None, cache=shared.compile_cache,
-                            likely_dims=tuple(tuple(sorted(dims.items()))
-                                              for dims in inference_dims(inputs, 1, shared.preprocess.text_lengths)))
+                            normalize=shared.preprocess if takes_pixels else None, cache=shared.compile_cache)
     return OpenVinoRunner(model, inputs, outputs, config)
-
-
-def inference_dims(inputs, batch: int, text_lengths: tuple[int, ...]) -> list[dict[str, int]]:
-    """The axis sizes of an inference of ``batch`` rows at each padded text length: the shapes a backend that
-    compiles per shape (OpenVINO) may be asked for. Batch 1 is a device app's first prediction."""
-    text_axes = {d for spec in inputs for d in spec.shape if isinstance(d, str)} - {BATCH_AXIS}
-    return [{BATCH_AXIS: batch, **{axis: length for axis in sorted(text_axes)}} for length in text_lengths]

@@ -59,9 +59,6 @@ class OpenVinoConfig:
     # layer; numpy's normalise (~0.15 ms per 320 px image) leaves the runtime's overhead.
     normalize: Preprocess | None = None
     cache: CompileCache | None = None  # compiled models kept across processes (None: compile every start)
-    # Axis sizes a first inference is likely to use (batch 1 at each padded text length, as pairs): with a cache,
-    # the one of them a process used last is imported in the background at load (see OpenVinoRunner).
-    likely_dims: tuple[tuple[tuple[str, int], ...], ...] = ()
 
 
 def import_openvino():
@@ -121,9 +118,6 @@ class OpenVinoRunner(Runner):
         self._core = None
         self._graph = None  # the ov.Model read from the bytes, only when something must be compiled
         self._requests: dict[str, tuple[object, dict[str, object]]] = {}
-        self._variant_locks: dict[str, threading.Lock] = {}  # one per variant: it is compiled once, by one thread
-        self._locks_lock = threading.Lock()
-        self._prefetch: threading.Thread | None = None
         self.compile_log: list[tuple[str, str, float]] = []  # (variant, "compiled" | "cache", seconds)
         self.precision_note = ""
         if config.normalize is not None:
@@ -151,68 +145,30 @@ class OpenVinoRunner(Runner):
         self._requests, self._graph, self.compile_log = {}, None, []
         self.precision_note = f"OpenVINO CPU, {self.threads} threads, {self.hint} inference" + (
             " (native bf16 on this CPU)" if self.config.bf16 else "")
-        if self.config.cache is not None and self.config.likely_dims:
-            self._prefetch = threading.Thread(target=self._import_last_used, name="clipguard-prefetch", daemon=True)
-            self._prefetch.start()
-
-    def _import_last_used(self) -> None:
-        """Import from the cache, in the background, the variant among ``likely_dims`` that was used last (the
-        cache entry touched most recently), so a second start of the same app finds it ready: the import (0.1 to
-        0.2 s for the base model's parts) overlaps the rest of the load and the first image's preprocessing
-        instead of following them. Only the cache is read here, nothing is compiled; with no entry, or an entry
-        that fails its check, the first inference compiles or imports as it would have."""
-        try:
-            used = []
-            for pairs in self.config.likely_dims:
-                dims = dict(pairs)
-                when = self.config.cache.last_used(self.config.cache.key(self._cache_facts(variant_name(dims))))
-                if when is not None:
-                    used.append((when, dims))
-            if used:
-                self._request(max(used, key=lambda item: item[0])[1], cache_only=True)
-        except Exception:  # a guess that fails costs nothing: the first inference does the work as before
-            pass
-
-    def wait_for_prefetch(self) -> None:
-        """Return once the background import started at load (if any) is done (tests, benchmarks)."""
-        if self._prefetch is not None:
-            self._prefetch.join()
 
     def prepare(self, dims: dict[str, int]) -> None:
         """Compile (or import from the cache) the variant for inputs of these axis sizes (e.g. batch 1, text
         length 8) now rather than at its first inference."""
         self._request(dims)
 
-    def _request(self, dims: dict[str, int], cache_only: bool = False) -> tuple[object, dict[str, object]] | None:
-        """The infer request of the variant for these axis sizes, compiled or imported when first asked for
-        (``cache_only``: imported from the cache or nothing, None)."""
+    def _request(self, dims: dict[str, int]) -> tuple[object, dict[str, object]]:
         static = dims if dims.get(BATCH_AXIS) == 1 else None
-        variant = variant_name(dims)
-        ready = self._requests.get(variant)
-        if ready is not None:
-            return ready
-        with self._variant_lock(variant):  # a variant being imported in the background is waited for, not redone
-            if variant not in self._requests:
-                started = time.perf_counter()
-                compiled, source = self._compiled(variant, static, cache_only)
-                if compiled is None:
-                    return None
-                try:
-                    ports = {spec.name: compiled.output(spec.name) for spec in self.outputs}
-                except Exception as exc:
-                    raise BackendError(f"{self.model.name}: OpenVINO's compiled model lacks an output "
-                                       f"({_first_line(exc)})") from None
-                self._requests[variant] = (compiled.create_infer_request(), ports)
-                self.compile_log.append((variant, source, time.perf_counter() - started))
-            return self._requests[variant]
+        variant = "dynamic" if static is None else "batch1" + "".join(
+            f"-{axis}{size}" for axis, size in sorted(dims.items()) if axis != BATCH_AXIS)
+        if variant not in self._requests:
+            started = time.perf_counter()
+            compiled, source = self._compiled(variant, static)
+            try:
+                ports = {spec.name: compiled.output(spec.name) for spec in self.outputs}
+            except Exception as exc:
+                raise BackendError(f"{self.model.name}: OpenVINO's compiled model lacks an output "
+                                   f"({_first_line(exc)})") from None
+            self._requests[variant] = (compiled.create_infer_request(), ports)
+            self.compile_log.append((variant, source, time.perf_counter() - started))
+        return self._requests[variant]
 
-    def _variant_lock(self, variant: str) -> threading.Lock:
-        with self._locks_lock:
-            return self._variant_locks.setdefault(variant, threading.Lock())
-
-    def _compiled(self, variant: str, static: dict[str, int] | None, cache_only: bool = False):
-        """(compiled model, "cache" | "compiled"): imported from the cache when a sound entry exists
-        (``cache_only``: (None, "") rather than compiling)."""
+    def _compiled(self, variant: str, static: dict[str, int] | None):
+        """(compiled model, "cache" | "compiled"): imported from the cache when a sound entry exists."""
         cache = self.config.cache
         key = cache.key(self._cache_facts(variant)) if cache is not None else None
         if cache is not None:
@@ -222,8 +178,6 @@ class OpenVinoRunner(Runner):
                     return self._core.import_model(blob, "CPU", self._settings()), "cache"
                 except Exception:  # an entry OpenVINO will not take is rebuilt, never an error
                     cache.forget(key)
-        if cache_only:
-            return None, ""
         compiled = self._compile(static)
         if cache is not None:
             try:
@@ -296,19 +250,9 @@ class OpenVinoRunner(Runner):
         return {name: np.array(request.get_tensor(port).data) for name, port in ports.items()}
 
     def deactivate_impl(self) -> None:
-        if self._prefetch is not None:  # it writes into the variants below: let it finish first
-            self._prefetch.join()
-            self._prefetch = None
         self._requests = {}
         self._graph = None
         self._core = None
-
-
-def variant_name(dims: dict[str, int]) -> str:
-    """"dynamic" for batches other than 1; for batch 1 every axis size fixed, e.g. "batch1-text_length8"."""
-    if dims.get(BATCH_AXIS) != 1:
-        return "dynamic"
-    return "batch1" + "".join(f"-{axis}{size}" for axis, size in sorted(dims.items()) if axis != BATCH_AXIS)
 
 
 def cpu_identity(core) -> dict[str, object]:

@@ -112,39 +112,3 @@ def test_both_parts_of_a_cut_artifact_are_cached(tiny_bundle, tmp_path):
             pred.predict(TEXTS[0], IMAGES[0])
             assert _sources(pred.runner.compile_log) == [(f"text/{B1}", expected), (f"fusion/{B1}", expected)]
     assert len(list(tmp_path.glob("*.blob"))) == 2
-
-
-def _loaded_and_prefetched(bundle, cache, **options):
-    """A Predictor right after load, once its runners' background imports (if any) are done."""
-    pred = Predictor.load(bundle, backend="openvino", device="cpu", threads=1, compile_cache=cache, **options)
-    for part in (getattr(pred.runner, "text", None), getattr(pred.runner, "fusion", None), pred.runner):
-        if hasattr(part, "wait_for_prefetch"):
-            part.wait_for_prefetch()
-    return pred
-
-
-def test_a_second_start_imports_both_parts_at_load_from_the_cache(tiny_bundle, tmp_path):
-    with Predictor.load(tiny_bundle, backend="openvino", device="cpu", threads=1, compile_cache=tmp_path) as pred:
-        first = pred.predict(TEXTS[0], IMAGES[0]).score
-    with _loaded_and_prefetched(tiny_bundle, tmp_path) as pred:
-        assert _sources(pred.runner.compile_log) == [(f"text/{B1}", "cache"), (f"fusion/{B1}", "cache")]
-        assert pred.predict(TEXTS[0], IMAGES[0]).score == pytest.approx(first, abs=1e-6)
-        assert len(pred.runner.compile_log) == 2  # the prediction used what was imported, nothing more
-
-
-def test_the_shape_imported_at_load_is_the_one_used_last(tiny_bundle, tmp_path):
-    longer = "About the circles and the stars on the table: fine, lovely, broken."
-    for text in (TEXTS[0], longer):
-        _run_text(tiny_bundle, tmp_path, text)
-    with _loaded_and_prefetched(tiny_bundle, tmp_path, **WHOLE) as pred:
-        assert _sources(pred.runner.compile_log) == [("batch1-text_length16", "cache")]
-
-
-def test_nothing_is_imported_at_load_without_a_cache_entry(tiny_bundle, tmp_path):
-    with _loaded_and_prefetched(tiny_bundle, tmp_path) as pred:
-        assert pred.runner.compile_log == []
-
-
-def _run_text(bundle, cache, text: str) -> None:
-    with Predictor.load(bundle, backend="openvino", device="cpu", threads=1, compile_cache=cache, **WHOLE) as pred:
-        pred.predict(text, IMAGES[0])

@@ -48,8 +48,8 @@ def _table_graph() -> bytes:
 def _runner() -> OpenVinoRunner:
     from edge_clipguard.bundle import TensorSpec
 
-    return OpenVinoRunner(ModelFile("table.onnx", _table_graph()), (TensorSpec("ids", "int64", (1, 8)),),
-                          (TensorSpec("out", "float32", (1, 8, WIDTH)), TensorSpec("embedded", "float32", (1, 8, WIDTH))),
+    outputs = (TensorSpec("out", "float32", (1, 8, WIDTH)), TensorSpec("embedded", "float32", (1, 8, WIDTH)))
+    return OpenVinoRunner(ModelFile("table.onnx", _table_graph()), (TensorSpec("ids", "int64", (1, 8)),), outputs,
                           OpenVinoConfig(threads=1)).activate()
 
 
