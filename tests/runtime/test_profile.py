@@ -138,3 +138,16 @@ def test_nodes_are_grouped_by_the_model_part_their_own_or_fused_names_give():
     report = summarize_layers(layers, "m", "openvino", "int8", 1, top=3)
     assert report.parts == (("image_tower", 4.0, 0.75), ("text_tower", 2.0, 0.0), ("other", 0.5, 1.0))
     assert report.int8_share == pytest.approx(3.5 / 6.5)
+
+
+def test_time_to_first_prediction_stops_at_the_childs_result_not_its_exit():
+    from edge_clipguard.runtime.startup import result_seconds
+
+    assert result_seconds(started=100.0, result_at=100.7, exited=100.8) == pytest.approx(0.7)
+
+
+def test_a_result_stamp_outside_the_childs_lifetime_falls_back_to_its_exit():
+    from edge_clipguard.runtime.startup import result_seconds
+
+    assert result_seconds(started=100.0, result_at=3.0, exited=100.8) == pytest.approx(0.8)
+    assert result_seconds(started=100.0, result_at=None, exited=100.8) == pytest.approx(0.8)
