@@ -32,15 +32,46 @@ def gather_before_dequantize(model) -> int:
         if found is None:
             continue
         table, zero_point, scale = found
+        layouts = [_layout(factor, table) for factor in (scale, zero_point) if factor is not None]
+        if None in layouts or not _gathers_rows(gather):
+            continue  # a layout the rewrite does not know: OpenVINO gets the graph as written
         ids, axis = gather.input_value(1), gather.input_value(2)
         rows = ops.convert(ops.gather(table, ids, axis), gather.get_output_element_type(0))
         if zero_point is not None:
-            rows = ops.subtract(rows, ops.gather(zero_point, ids, axis))
-        values = ops.multiply(rows, ops.gather(scale, ids, axis))
+            rows = ops.subtract(rows, _for_rows(ops, zero_point, table, ids, axis))
+        values = ops.multiply(rows, _for_rows(ops, scale, table, ids, axis))
         values.set_friendly_name(gather.get_friendly_name())  # profiles and layer reports keep their names
         gather.output(0).replace(values.output(0))
         rewritten += 1
     return rewritten
+
+
+def _for_rows(ops, factor, table, ids, axis):
+    """A scale or zero point for the gathered rows: the rows' own values (one per row), or itself (one for all)."""
+    return ops.gather(factor, ids, axis) if _layout(factor, table) == "row" else factor
+
+
+def _gathers_rows(gather) -> bool:
+    """The Gather picks rows: axis 0 (a constant) and no batch dimensions."""
+    axis = gather.input_value(2).get_node()
+    if axis.get_type_name() != "Constant" or gather.get_attributes().get("batch_dims", 0) != 0:
+        return False
+    values = axis.get_vector()
+    return len(values) == 1 and int(values[0]) in (0, -len(gather.get_input_partial_shape(0)))
+
+
+def _layout(factor, table) -> str | None:
+    """How a scale or zero point covers the table: "row" (one value per row, shape [rows, 1, ...]), "all" (one
+    value), or None (any other layout, e.g. per column: gathering rows would not carry it)."""
+    shape, table_shape = factor.get_partial_shape(), table.get_partial_shape()
+    if shape.is_dynamic or table_shape.is_dynamic:
+        return None
+    dims, table_dims = list(shape.to_shape()), list(table_shape.to_shape())
+    if all(d == 1 for d in dims):
+        return "all"
+    if len(dims) == len(table_dims) and dims[0] == table_dims[0] and all(d == 1 for d in dims[1:]):
+        return "row"
+    return None
 
 
 def _dequantized_table(node):
