@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from edge_clipguard.atomic import write_text_atomic
+from edge_clipguard.runtime.errors import ProfileError
 from edge_clipguard.runtime.profile import cpu_model
 from edge_clipguard.runtime.startup import run_child
 
@@ -102,11 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         trees = {name: {**os.environ, "PYTHONPATH": str(package_view(tree, Path(work) / f"view{i}"))}
                  for i, (name, tree) in enumerate(sources.items())}
         caches = {name: tempfile.mkdtemp(dir=work) for name in trees}
-        first = {name: timed_start(job, caches[name], env) for name, env in trees.items()}
-        second: dict[str, list[dict]] = {name: [] for name in trees}
-        for _ in range(args.repeats):
-            for name, env in trees.items():
-                second[name].append(timed_start(job, caches[name], env))
+        try:
+            first = {name: timed_start(job, caches[name], env) for name, env in trees.items()}
+            second: dict[str, list[dict]] = {name: [] for name in trees}
+            for _ in range(args.repeats):
+                for name, env in trees.items():
+                    second[name].append(timed_start(job, caches[name], env))
+        except ProfileError as exc:  # the child's last line, e.g. the bundle is not one
+            print(f"bench_startup: {exc}", file=sys.stderr)
+            return 2
     report = {"cpu": cpu_model(), "bundle": args.bundle, "artifact": args.artifact, "backend": args.backend,
               "threads": args.threads, "repeats": args.repeats,
               "trees": {name: {"first_start": first[name], "second_starts": second[name],
