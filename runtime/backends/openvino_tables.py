@@ -32,23 +32,20 @@ def gather_before_dequantize(model) -> int:
         if found is None:
             continue
         table, zero_point, scale = found
-        layouts = [_layout(factor, table) for factor in (scale, zero_point) if factor is not None]
-        if None in layouts or not _gathers_rows(gather):
+        factors = [(factor, _layout(factor, table)) for factor in (zero_point, scale) if factor is not None]
+        if any(layout is None for _, layout in factors) or not _gathers_rows(gather):
             continue  # a layout the rewrite does not know: OpenVINO gets the graph as written
         ids, axis = gather.input_value(1), gather.input_value(2)
+        # One value per row: the gathered rows' values; one value for all: itself.
+        for_rows = [ops.gather(factor, ids, axis) if layout == "row" else factor for factor, layout in factors]
         rows = ops.convert(ops.gather(table, ids, axis), gather.get_output_element_type(0))
         if zero_point is not None:
-            rows = ops.subtract(rows, _for_rows(ops, zero_point, table, ids, axis))
-        values = ops.multiply(rows, _for_rows(ops, scale, table, ids, axis))
+            rows = ops.subtract(rows, for_rows[0])
+        values = ops.multiply(rows, for_rows[-1])
         values.set_friendly_name(gather.get_friendly_name())  # profiles and layer reports keep their names
         gather.output(0).replace(values.output(0))
         rewritten += 1
     return rewritten
-
-
-def _for_rows(ops, factor, table, ids, axis):
-    """A scale or zero point for the gathered rows: the rows' own values (one per row), or itself (one for all)."""
-    return ops.gather(factor, ids, axis) if _layout(factor, table) == "row" else factor
 
 
 def _gathers_rows(gather) -> bool:
