@@ -16,7 +16,7 @@ from ...errors import CudaError
 from ..compile_cache import CompileCache
 from ..errors import BackendError
 from ..opened_bundle import OpenedBundle
-from .base import ModelFile, Runner
+from .base import Runner
 
 
 def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, device_index: int = 0,
@@ -32,12 +32,12 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
         make = _ort_runner if choice.backend == "onnxruntime" else _openvino_runner
         shared = RunnerSettings(choice, threads, device_index, compile_cache, manifest.preprocess)
         if feature_cache is None or artifact.parts is None:
-            model = ModelFile(artifact.file, bundle.read(artifact.file))
+            model = bundle.model_file(artifact.file)
             return make(model, manifest.inputs, manifest.outputs, shared).activate(), artifact
         text_inputs, fusion_inputs = manifest.part_inputs()
-        text = make(ModelFile(artifact.parts.text, bundle.read(artifact.parts.text)), text_inputs,
+        text = make(bundle.model_file(artifact.parts.text), text_inputs,
                     (manifest.text_features,), shared, now_and_then=True)
-        fusion = make(ModelFile(artifact.parts.fusion, bundle.read(artifact.parts.fusion)), fusion_inputs,
+        fusion = make(bundle.model_file(artifact.parts.fusion), fusion_inputs,
                       manifest.outputs, shared)
         return _split(text, fusion, feature_cache), artifact
     if choice.backend == "tensorrt":
@@ -66,7 +66,7 @@ def _tensorrt_runner(bundle: OpenedBundle, artifact, device_index: int, feature_
     manifest = bundle.manifest
 
     def engine(name: str, inputs, outputs) -> Runner:
-        return TensorRTRunner(ModelFile(name, bundle.read(name)), artifact, inputs, outputs, device_index=device_index)
+        return TensorRTRunner(bundle.model_file(name), artifact, inputs, outputs, device_index=device_index)
 
     if feature_cache is None or artifact.parts is None:
         return engine(artifact.file, manifest.inputs, manifest.outputs).activate()

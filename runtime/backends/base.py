@@ -27,6 +27,7 @@ class ModelFile:
 
     name: str
     data: bytes
+    checked_sha256: str = ""  # the digest ``data`` was already checked against (a bundle's manifest), if any
 
     @classmethod
     def read(cls, path: str | Path) -> ModelFile:
@@ -35,9 +36,10 @@ class ModelFile:
 
     @cached_property
     def sha256(self) -> str:
-        """Computed once: a runner keys its compile cache on it for every shape it compiles (the base text part is
-        23 MB, ~15 ms to hash)."""
-        return sha256_bytes(self.data)
+        """A runner keys its compile cache on it for every shape it compiles. Bytes from a bundle were hashed when
+        they were checked, so that digest is reused (hashing the base model's two parts again cost ~20 ms of every
+        start's first prediction); other bytes are hashed once, here."""
+        return self.checked_sha256 or sha256_bytes(self.data)
 
     def __repr__(self) -> str:
         return f"ModelFile({self.name!r}, {len(self.data)} bytes)"
