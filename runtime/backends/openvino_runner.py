@@ -25,9 +25,9 @@ from ..compile_cache import CompileCache
 from ..errors import BackendError
 from .base import ModelFile, Runner, feed_dims, resolve_shape
 from .onnxruntime_runner import default_threads
+from .openvino_import import import_openvino
 from .openvino_tables import gather_before_dequantize
 
-INSTALL_HINT = "pip install 'edge-clipguard[openvino]'"
 # What this runner changes in a graph before compiling it; part of the compile-cache key, so a blob compiled
 # without a pass is never imported by a runner that applies it.
 GRAPH_PASSES = ("gather_before_dequantize",)
@@ -61,14 +61,6 @@ class OpenVinoConfig:
     cache: CompileCache | None = None  # compiled models kept across processes (None: compile every start)
 
 
-def import_openvino():
-    try:
-        import openvino
-    except ImportError as exc:
-        raise BackendError(f"OpenVINO is not installed ({exc}); {INSTALL_HINT}") from None
-    return openvino
-
-
 _CORE_LOCK = threading.Lock()
 _CORE: list = []
 
@@ -88,8 +80,8 @@ def shared_core():
 def cpu_capabilities() -> tuple[str, ...]:
     """OpenVINO's CPU optimization capabilities (e.g. FP32, INT8, BF16), or () without OpenVINO."""
     try:
-        import openvino  # noqa: F401
-    except ImportError:
+        import_openvino()
+    except BackendError:
         return ()
     return tuple(shared_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 

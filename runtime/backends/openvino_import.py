@@ -1,0 +1,53 @@
+"""Importing OpenVINO for inference only, without its model-conversion tools.
+
+``import openvino`` also imports ``openvino.tools.ovc`` to offer ``openvino.convert_model``; that pulls in
+OpenVINO's telemetry, ``urllib``/``http.client``/``email``, ``absl.logging`` and the TensorFlow frontend helpers:
+~55 of the ~90 ms the import takes (OpenVINO 2026.4, 2-core EPYC), on the path of every start, for a tool the
+runtime never calls (it reads ONNX with ``Core.read_model``). OpenVINO's ``__init__`` imports it inside
+``try: ... except ImportError``, so while the runtime imports OpenVINO the tools' module is marked absent in
+``sys.modules`` (Python's own way to make an import fail) and the marker is removed right after. An app in the
+same process keeps ``openvino.convert_model``: the module gets a PEP 562 ``__getattr__`` that imports the tools
+when the name is first used. When OpenVINO was already imported (by the app, or by export), nothing changes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from ..errors import BackendError
+
+INSTALL_HINT = "pip install 'edge-clipguard[openvino]'"
+CONVERSION_TOOLS = "openvino.tools.ovc"
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_openvino():
+    """The ``openvino`` module, imported without its conversion tools when this is the first import."""
+    module = sys.modules.get("openvino")
+    if module is not None:
+        return module
+    with _IMPORT_LOCK:
+        marked = CONVERSION_TOOLS not in sys.modules
+        if marked:
+            sys.modules[CONVERSION_TOOLS] = None
+        try:
+            import openvino
+        except ImportError as exc:
+            raise BackendError(f"OpenVINO is not installed ({exc}); {INSTALL_HINT}") from None
+        finally:
+            if marked and sys.modules.get(CONVERSION_TOOLS, "") is None:
+                del sys.modules[CONVERSION_TOOLS]
+        if marked and "convert_model" not in vars(openvino) and "__getattr__" not in vars(openvino):
+            openvino.__getattr__ = _conversion_tool_on_first_use
+    return openvino
+
+
+def _conversion_tool_on_first_use(name: str):
+    """``openvino.convert_model`` (and ``from openvino import convert_model``) for whoever asks later."""
+    if name != "convert_model":
+        raise AttributeError(f"module 'openvino' has no attribute {name!r}")
+    from openvino.tools.ovc import convert_model
+
+    sys.modules["openvino"].convert_model = convert_model
+    return convert_model

@@ -1,0 +1,49 @@
+"""The runtime imports OpenVINO without its model-conversion tools, and an app keeps ``openvino.convert_model``.
+
+Each check runs in a fresh interpreter: whether the tools get imported depends on OpenVINO not being imported yet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("openvino")
+
+
+def _fresh(script: str) -> str:
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_runtime_imports_openvino_without_its_conversion_tools():
+    out = _fresh("import sys\n"
+                 "from edge_clipguard.runtime.backends.openvino_import import import_openvino\n"
+                 "ov = import_openvino()\n"
+                 "tools = 'openvino.tools.ovc'\n"
+                 "print(hasattr(ov, 'Core'), tools in sys.modules, sys.modules.get(tools, 0))")
+    assert out == "True False 0"
+
+
+def test_convert_model_still_imports_for_an_app_after_the_runtime_imported_openvino():
+    out = _fresh("from edge_clipguard.runtime.backends.openvino_import import import_openvino\n"
+                 "ov = import_openvino()\n"
+                 "from openvino import convert_model\n"
+                 "from openvino.tools.ovc import convert_model as tool\n"
+                 "print(convert_model is tool, ov.convert_model is tool)")
+    assert out == "True True"
+
+
+def test_an_app_that_imported_openvino_first_keeps_it_as_it_was():
+    out = _fresh("import openvino\n"
+                 "from edge_clipguard.runtime.backends.openvino_import import import_openvino\n"
+                 "print(import_openvino() is openvino, 'convert_model' in vars(openvino), "
+                 "'__getattr__' in vars(openvino))")
+    assert out == "True True False"
+
+
+def test_an_unknown_openvino_attribute_is_still_an_attribute_error():
+    out = _fresh("from edge_clipguard.runtime.backends.openvino_import import import_openvino\n"
+                 "ov = import_openvino()\n"
+                 "try:\n    ov.no_such_thing\nexcept AttributeError as exc:\n    print(exc)")
+    assert out == "module 'openvino' has no attribute 'no_such_thing'"
