@@ -67,8 +67,11 @@ print(json.dumps({**_child(json.loads(sys.argv[1])), **stamp}))
 """
 
 
-def timed_start(job: dict, cache: str, env: dict | None) -> dict:
-    seconds, child = run_child({**job, "cache": cache}, env=env, code=STAMPED_CHILD)
+def timed_start(job: dict, cache: str, env: dict | None, cwd: str) -> dict:
+    """One fresh start, run in ``cwd`` (a folder holding no source tree: with ``python -c`` the working folder
+    comes first on the import path, so a child started in this checkout imported this checkout's package
+    whatever PYTHONPATH said, and the trees compared before this was fixed were the same tree)."""
+    seconds, child = run_child({**job, "cache": cache}, env=env, code=STAMPED_CHILD, cwd=cwd)
     return {"seconds": seconds, "start_s": seconds - child["load_s"] - child["first_predict_s"],
             "load_s": child["load_s"], "first_predict_s": child["first_predict_s"], "compiled": child["compiled"]}
 
@@ -104,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                  for i, (name, tree) in enumerate(sources.items())}
         caches = {name: tempfile.mkdtemp(dir=work) for name in trees}
         try:
-            first = {name: timed_start(job, caches[name], env) for name, env in trees.items()}
+            first = {name: timed_start(job, caches[name], env, work) for name, env in trees.items()}
             second: dict[str, list[dict]] = {name: [] for name in trees}
             for _ in range(args.repeats):
                 for name, env in trees.items():
-                    second[name].append(timed_start(job, caches[name], env))
+                    second[name].append(timed_start(job, caches[name], env, work))
         except ProfileError as exc:  # the child's last line, e.g. the bundle is not one
             print(f"bench_startup: {exc}", file=sys.stderr)
             return 2

@@ -58,14 +58,16 @@ def measure_startup(bundle: str, backend: str, device: str, artifact: str, preci
 
 
 def run_child(job: dict, timeout_s: float = 300.0, env: dict | None = None,
-              code: str | None = None) -> tuple[float, dict]:
+              code: str | None = None, cwd: str | None = None) -> tuple[float, dict]:
     """(seconds from spawn to result, the child's report) of one fresh process running ``job``; ``env``: the
     child's environment, ``code``: Python source to run instead of this module's child, given the job as
-    ``sys.argv[1]`` (a benchmark runs another revision's source tree this way)."""
+    ``sys.argv[1]`` (a benchmark runs another revision's source tree this way), ``cwd``: the child's working
+    folder (Python puts it first on the child's import path, so a benchmark that points PYTHONPATH at a source
+    tree must run the child outside any other tree)."""
     started = time.monotonic()
     program = ["-m", "edge_clipguard.runtime.startup", "--child"] if code is None else ["-c", code]
     proc = subprocess.run([sys.executable, *program, json.dumps(job)], capture_output=True, text=True,
-                          timeout=timeout_s, env=env)
+                          timeout=timeout_s, env=env, cwd=cwd)
     exited = time.monotonic()
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
