@@ -12,15 +12,16 @@ trees' second starts alternate (this, before, this, ...), so machine noise hits 
 ``--before-tree``: a source tree of another revision (a ``git worktree``); its child runs with PYTHONPATH pointing
 at a package folder assembled from that tree, so the same interpreter and libraries run the other code. The other
 revision's child protocol must be this one's (it is from schema 3 on). Without it, only this tree is timed.
-Bytecode: as an installed package has (pip byte-compiles at install), each tree gets its own bytecode folder
-(``PYTHONPYCACHEPREFIX``, written by its first start, PYTHONDONTWRITEBYTECODE lifted for the children), so no
-second start compiles sources; ``--no-bytecode`` times them compiling every module from source (~0.04 s more here).
+Bytecode: both trees' sources are byte-compiled (``compileall``, into their ``__pycache__``) before any start, as
+an installed package is (pip byte-compiles at install); otherwise, where PYTHONDONTWRITEBYTECODE is set (this box
+sets it), every start would compile every module of the package from source (~0.04 s).
 Prints the CPU model; writes JSON to benchmarks/results/bench_startup_<tag>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -70,14 +71,10 @@ print(json.dumps({**_child(json.loads(sys.argv[1])), **stamp}))
 """
 
 
-def child_env(package: Path, bytecode: Path | None) -> dict:
-    """The environment of a tree's children: its package folder first on the path and, given ``bytecode``, a
-    bytecode folder of its own that the children may write."""
-    env = {**os.environ, "PYTHONPATH": str(package)}
-    if bytecode is None:
-        return {**env, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return {**env, "PYTHONPYCACHEPREFIX": str(bytecode)}
+def byte_compile(tree: Path) -> None:
+    """Write the bytecode of ``tree``'s package sources next to them (``__pycache__``, ignored by git)."""
+    for source in PACKAGE_DIRS:
+        compileall.compile_dir(tree / source, quiet=1)
 
 
 def timed_start(job: dict, cache: str, env: dict | None, cwd: str) -> dict:
@@ -103,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default="int8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7, help="second starts per tree (default 7)")
-    parser.add_argument("--no-bytecode", action="store_true",
-                        help="children compile every module from source, as with PYTHONDONTWRITEBYTECODE")
     parser.add_argument("--tag", default="run")
     args = parser.parse_args(argv)
     if args.before_tree is not None and not (args.before_tree / "edge_clipguard" / "__init__.py").is_file():
@@ -118,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         # Both trees are imported the same way (a package folder on PYTHONPATH), so neither pays for the other's
         # import machinery (an editable install's finder is slower than a plain folder on the path).
         sources = {"this tree": REPO} | ({"before": args.before_tree.resolve()} if args.before_tree else {})
-        trees = {name: child_env(package_view(tree, Path(work) / f"view{i}"),
-                                 None if args.no_bytecode else Path(work) / f"bytecode{i}")
+        trees = {name: {**os.environ, "PYTHONPATH": str(package_view(tree, Path(work) / f"view{i}"))}
                  for i, (name, tree) in enumerate(sources.items())}
+        for tree in sources.values():
+            byte_compile(tree)
         caches = {name: tempfile.mkdtemp(dir=work) for name in trees}
         try:
             first = {name: timed_start(job, caches[name], env, work) for name, env in trees.items()}
@@ -132,11 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench_startup: {exc}", file=sys.stderr)
             return 2
     report = {"cpu": cpu_model(), "bundle": args.bundle, "artifact": args.artifact, "backend": args.backend,
-              "threads": args.threads, "repeats": args.repeats, "bytecode": not args.no_bytecode,
+              "threads": args.threads, "repeats": args.repeats,
               "trees": {name: {"first_start": first[name], "second_starts": second[name],
                                "second_start_median": summary(second[name])} for name in trees}}
-    print(f"time to first prediction, {args.backend} {args.artifact}, {args.threads} threads, {cpu_model()}, "
-          f"{'sources compiled at every start' if args.no_bytecode else 'bytecode kept'}")
+    print(f"time to first prediction, {args.backend} {args.artifact}, {args.threads} threads, {cpu_model()}")
     print(f"{'tree':10} {'first start s':>14} {'second start s':>15} {'= start':>8} {'+ load':>7} {'+ first':>8}")
     for name in trees:
         med = report["trees"][name]["second_start_median"]
