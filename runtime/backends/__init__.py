@@ -8,6 +8,7 @@ artifact's bytes as read and checked by ``OpenedBundle.read``, never a path to o
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +32,18 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
         artifact = choice.artifact
         make = _ort_runner if choice.backend == "onnxruntime" else _openvino_runner
         shared = RunnerSettings(choice, threads, device_index, compile_cache, manifest.preprocess)
-        if feature_cache is None or artifact.parts is None:
-            model = bundle.model_file(artifact.file)
-            return make(model, manifest.inputs, manifest.outputs, shared).activate(), artifact
-        text_inputs, fusion_inputs = manifest.part_inputs()
-        text = make(bundle.model_file(artifact.parts.text), text_inputs,
-                    (manifest.text_features,), shared, now_and_then=True)
-        fusion = make(bundle.model_file(artifact.parts.fusion), fusion_inputs,
-                      manifest.outputs, shared)
-        return _split(text, fusion, feature_cache), artifact
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clipguard-load") as beside:
+            if choice.backend == "openvino":
+                beside.submit(_start_openvino)  # a failure here surfaces when the runner activates
+            if feature_cache is None or artifact.parts is None:
+                model = bundle.model_file(artifact.file)
+                return make(model, manifest.inputs, manifest.outputs, shared).activate(), artifact
+            text_inputs, fusion_inputs = manifest.part_inputs()
+            text = make(bundle.model_file(artifact.parts.text), text_inputs,
+                        (manifest.text_features,), shared, now_and_then=True)
+            fusion = make(bundle.model_file(artifact.parts.fusion), fusion_inputs,
+                          manifest.outputs, shared)
+            return _split(text, fusion, feature_cache), artifact
     if choice.backend == "tensorrt":
         reasons = []
         for artifact in choice.candidates:
@@ -49,6 +53,15 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
                 reasons.append(str(exc))
         raise BackendError("no engine in the bundle loads here: " + "; ".join(reasons))
     raise BackendError(f"unknown backend {choice.backend!r}")
+
+
+def _start_openvino() -> None:
+    """OpenVINO's import and Core (~35 ms of a start), made on another thread while the loading thread reads and
+    hashes the artifact's bytes (~25 ms for the base model's two parts; hashing and reading let go of the GIL), so
+    the two overlap; the runners then find the Core made (``shared_core``)."""
+    from .openvino_runner import shared_core
+
+    shared_core()
 
 
 def _split(text: Runner, fusion: Runner, feature_cache) -> Runner:

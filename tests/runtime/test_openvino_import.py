@@ -47,3 +47,19 @@ def test_an_unknown_openvino_attribute_is_still_an_attribute_error():
                  "ov = import_openvino()\n"
                  "try:\n    ov.no_such_thing\nexcept AttributeError as exc:\n    print(exc)")
     assert out == "module 'openvino' has no attribute 'no_such_thing'"
+
+
+def test_a_missing_openvino_is_one_line_naming_the_extra_when_a_bundle_loads(tiny_bundle):
+    # OpenVINO is imported on a second thread while the bundle's bytes are read; its failure must still reach the
+    # caller as the backend's one-line error, not vanish with the thread or crash it.
+    script = ("import sys\n"
+              "sys.modules['openvino'] = None\n"
+              "from edge_clipguard.runtime import Predictor\n"
+              "from edge_clipguard.runtime.errors import BackendError\n"
+              "try:\n"
+              f"    Predictor.load({str(tiny_bundle)!r}, backend='openvino', device='cpu')\n"
+              "except BackendError as exc:\n"
+              "    print(exc)\n")
+    out = _fresh(script)
+    assert out.startswith("OpenVINO is not installed") and "edge-clipguard[openvino]" in out
+    assert len(out.splitlines()) == 1
