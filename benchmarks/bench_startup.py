@@ -12,7 +12,7 @@ trees' second starts alternate (this, before, this, ...), so machine noise hits 
 ``--before-tree``: a source tree of another revision (a ``git worktree``); its child runs with PYTHONPATH pointing
 at a package folder assembled from that tree, so the same interpreter and libraries run the other code. The other
 revision's child protocol must be this one's (it is from schema 3 on). Without it, only this tree is timed.
-Bytecode: both trees' sources are byte-compiled (``compileall``, into their ``__pycache__``) before any start, as
+Bytecode: both trees' package views are byte-compiled (``compileall``) before any start, as
 an installed package is (pip byte-compiles at install); otherwise, where PYTHONDONTWRITEBYTECODE is set (this box
 sets it), every start would compile every module of the package from source (~0.04 s).
 Prints the CPU model; writes JSON to benchmarks/results/bench_startup_<tag>.json.
@@ -71,10 +71,11 @@ print(json.dumps({**_child(json.loads(sys.argv[1])), **stamp}))
 """
 
 
-def byte_compile(tree: Path) -> None:
-    """Write the bytecode of ``tree``'s package sources next to them (``__pycache__``, ignored by git)."""
-    for source in PACKAGE_DIRS:
-        compileall.compile_dir(tree / source, quiet=1)
+def byte_compile(view: Path) -> None:
+    """Write the bytecode of a package view's sources where its children look for it: ``__pycache__`` beside the
+    symlinks of the top-level modules (in the view) and inside the linked ``runtime``/``export`` folders (in the
+    tree, ignored by git)."""
+    compileall.compile_dir(view, quiet=1)
 
 
 def timed_start(job: dict, cache: str, env: dict | None, cwd: str) -> dict:
@@ -115,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         sources = {"this tree": REPO} | ({"before": args.before_tree.resolve()} if args.before_tree else {})
         trees = {name: {**os.environ, "PYTHONPATH": str(package_view(tree, Path(work) / f"view{i}"))}
                  for i, (name, tree) in enumerate(sources.items())}
-        for tree in sources.values():
-            byte_compile(tree)
+        for env in trees.values():
+            byte_compile(Path(env["PYTHONPATH"]))
         caches = {name: tempfile.mkdtemp(dir=work) for name in trees}
         try:
             first = {name: timed_start(job, caches[name], env, work) for name, env in trees.items()}
