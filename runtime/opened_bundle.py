@@ -16,7 +16,6 @@ from pathlib import Path
 
 from ..bundle import MANIFEST_NAME, IntegrityError, Manifest, manifest_path, parse_manifest, read_verified, sha256_bytes
 from ..signing import SignatureError, SignedFiles, signed_files
-from .backends.base import ModelFile
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,6 @@ class OpenedBundle:
             if self.signed is None:
                 raise
             raise SignatureError(f"{self.directory}: does not match its signature (changed: {name})") from None
-
-    def model_file(self, name: str) -> ModelFile:
-        """Bundle file ``name`` as a runner's ``ModelFile``: its checked bytes, with the digest they matched."""
-        return ModelFile(name, self.read(name), checked_sha256=self.manifest.files[name])
 
 
 def open_bundle(bundle_dir: str | Path, verify_key=None) -> OpenedBundle:

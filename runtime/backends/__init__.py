@@ -17,7 +17,7 @@ from ...errors import CudaError
 from ..compile_cache import CompileCache
 from ..errors import BackendError
 from ..opened_bundle import OpenedBundle
-from .base import Runner
+from .base import ModelFile, Runner
 
 
 def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, device_index: int = 0,
@@ -36,12 +36,12 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
             if choice.backend == "openvino":
                 beside.submit(_start_openvino)  # a failure here surfaces when the runner activates
             if feature_cache is None or artifact.parts is None:
-                model = bundle.model_file(artifact.file)
+                model = model_file(bundle, artifact.file)
                 return make(model, manifest.inputs, manifest.outputs, shared).activate(), artifact
             text_inputs, fusion_inputs = manifest.part_inputs()
-            text = make(bundle.model_file(artifact.parts.text), text_inputs,
+            text = make(model_file(bundle, artifact.parts.text), text_inputs,
                         (manifest.text_features,), shared, now_and_then=True)
-            fusion = make(bundle.model_file(artifact.parts.fusion), fusion_inputs,
+            fusion = make(model_file(bundle, artifact.parts.fusion), fusion_inputs,
                           manifest.outputs, shared)
             return _split(text, fusion, feature_cache), artifact
     if choice.backend == "tensorrt":
@@ -53,6 +53,11 @@ def create_runner(bundle: OpenedBundle, choice, threads: int | None = None, devi
                 reasons.append(str(exc))
         raise BackendError("no engine in the bundle loads here: " + "; ".join(reasons))
     raise BackendError(f"unknown backend {choice.backend!r}")
+
+
+def model_file(bundle: OpenedBundle, name: str) -> ModelFile:
+    """Bundle file ``name`` as a runner's ``ModelFile``: its checked bytes, with the digest they matched."""
+    return ModelFile(name, bundle.read(name), checked_sha256=bundle.manifest.files[name])
 
 
 def _start_openvino() -> None:
@@ -79,7 +84,7 @@ def _tensorrt_runner(bundle: OpenedBundle, artifact, device_index: int, feature_
     manifest = bundle.manifest
 
     def engine(name: str, inputs, outputs) -> Runner:
-        return TensorRTRunner(bundle.model_file(name), artifact, inputs, outputs, device_index=device_index)
+        return TensorRTRunner(model_file(bundle, name), artifact, inputs, outputs, device_index=device_index)
 
     if feature_cache is None or artifact.parts is None:
         return engine(artifact.file, manifest.inputs, manifest.outputs).activate()

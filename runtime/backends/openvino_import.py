@@ -20,26 +20,40 @@ from ..errors import BackendError
 INSTALL_HINT = "pip install 'edge-clipguard[openvino]'"
 CONVERSION_TOOLS = "openvino.tools.ovc"
 _IMPORT_LOCK = threading.Lock()
+_IMPORTED: list = []  # the module, once imported
 
 
 def import_openvino():
-    """The ``openvino`` module, imported without its conversion tools when this is the first import."""
-    module = sys.modules.get("openvino")
-    if module is not None:
-        return module
+    """The ``openvino`` module, imported without its conversion tools when this is the first import. Thread-safe:
+    a caller that comes while another thread imports waits for the finished module (a bare ``sys.modules`` lookup
+    could hand out one still half-initialised)."""
+    if _IMPORTED:
+        return _IMPORTED[0]
     with _IMPORT_LOCK:
-        marked = CONVERSION_TOOLS not in sys.modules
-        if marked:
-            sys.modules[CONVERSION_TOOLS] = None
-        try:
-            import openvino
-        except ImportError as exc:
-            raise BackendError(f"OpenVINO is not installed ({exc}); {INSTALL_HINT}") from None
-        finally:
-            if marked and sys.modules.get(CONVERSION_TOOLS, "") is None:
-                del sys.modules[CONVERSION_TOOLS]
-        if marked and "convert_model" not in vars(openvino) and "__getattr__" not in vars(openvino):
-            openvino.__getattr__ = _conversion_tool_on_first_use
+        if not _IMPORTED:
+            _IMPORTED.append(_import_without_tools())
+    return _IMPORTED[0]
+
+
+def _import_without_tools():
+    if "openvino" in sys.modules:  # the app (or export) imported it already: take it as it is
+        return _import()
+    sys.modules[CONVERSION_TOOLS] = None
+    try:
+        openvino = _import()
+    finally:
+        if CONVERSION_TOOLS in sys.modules and sys.modules[CONVERSION_TOOLS] is None:
+            del sys.modules[CONVERSION_TOOLS]
+    if "convert_model" not in vars(openvino) and "__getattr__" not in vars(openvino):
+        openvino.__getattr__ = _conversion_tool_on_first_use
+    return openvino
+
+
+def _import():
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendError(f"OpenVINO is not installed ({exc}); {INSTALL_HINT}") from None
     return openvino
 
 

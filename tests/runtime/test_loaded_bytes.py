@@ -74,9 +74,10 @@ def test_an_unused_artifact_is_not_read_at_load(tiny_int8_bundle, tmp_path):
 
 def test_a_bundle_model_file_carries_the_digest_its_bytes_were_checked_against(tiny_bundle):
     from edge_clipguard.bundle import sha256_bytes
+    from edge_clipguard.runtime.backends import model_file
     from edge_clipguard.runtime.opened_bundle import open_bundle
 
     bundle = open_bundle(tiny_bundle)
-    model = bundle.model_file("model.fp32.onnx")
+    model = model_file(bundle, "model.fp32.onnx")
     assert model.checked_sha256 == bundle.manifest.files["model.fp32.onnx"]
     assert model.sha256 == sha256_bytes(model.data)

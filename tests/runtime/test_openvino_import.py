@@ -63,3 +63,17 @@ def test_a_missing_openvino_is_one_line_naming_the_extra_when_a_bundle_loads(tin
     out = _fresh(script)
     assert out.startswith("OpenVINO is not installed") and "edge-clipguard[openvino]" in out
     assert len(out.splitlines()) == 1
+
+
+def test_threads_that_import_openvino_together_all_get_the_finished_module():
+    out = _fresh("import threading\n"
+                 "from edge_clipguard.runtime.backends.openvino_import import import_openvino\n"
+                 "start, got = threading.Barrier(8), []\n"
+                 "def run():\n"
+                 "    start.wait()\n"
+                 "    module = import_openvino()\n"
+                 "    got.append((id(module), hasattr(module, 'Core'), hasattr(module, 'get_version')))\n"
+                 "threads = [threading.Thread(target=run) for _ in range(8)]\n"
+                 "[t.start() for t in threads]; [t.join() for t in threads]\n"
+                 "print(len(got), len(set(got)), all(core and version for _, core, version in got))")
+    assert out == "8 1 True"
