@@ -1,7 +1,7 @@
 """Time to the first prediction of a fresh process, this source tree against another revision's, one run.
 
-    git worktree add /tmp/before 65d24ad
-    python benchmarks/bench_startup.py BUNDLE --before-tree /tmp/before --repeats 7 --tag table_and_prefetch
+    git worktree add /tmp/before 10b26c0
+    python benchmarks/bench_startup.py BUNDLE --before-tree /tmp/before --repeats 21 --tag this_session
 
 Each start is a new Python process (``edge_clipguard.runtime.startup``'s child: import the runtime, load the bundle
 with one artifact, predict one 640x480 frame with a short text) timed from spawn to its first result (not to its
