@@ -37,14 +37,19 @@ class CrossAttention(nn.Module):
         b, n, _ = x.shape
         return x.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """softmax(q kᵀ + bias) v over heads [B, H, N, d]. Its own method so INT8 QAT can put quantizers on
+        the two matmuls' inputs (``train.quantize.attention_matmuls_quantized``) without another copy of it."""
+        logits = torch.matmul(q, k.transpose(-1, -2))
+        if bias is not None:
+            logits = logits + bias.to(logits.dtype)
+        return torch.matmul(self.softmax(logits), v)
+
     def forward(self, query: torch.Tensor, context: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         q = self._heads(self.q_proj(query)) * (1.0 / math.sqrt(self.head_dim))
         k = self._heads(self.k_proj(context))
         v = self._heads(self.v_proj(context))
-        logits = torch.matmul(q, k.transpose(-1, -2))
-        if bias is not None:
-            logits = logits + bias.to(logits.dtype)
-        out = torch.matmul(self.softmax(logits), v)
+        out = self.attend(q, k, v, bias)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.num_heads * self.head_dim))
 

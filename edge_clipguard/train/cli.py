@@ -67,7 +67,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     clip = ClipConfig(mode=args.clip, max_norm=args.clip_norm, percentile=args.clip_percentile)
     epochs = args.epochs if args.epochs is not None or args.max_steps else DEFAULT_EPOCHS
     max_skipped = TrainerConfig.max_skipped_in_row if args.max_skipped_in_row is None else args.max_skipped_in_row
-    for flag in ("qat_text_activations", "qat_same_padding_convs"):
+    for flag in ("qat_text_activations", "qat_same_padding_convs", "qat_attention_matmuls"):
         if getattr(args, flag) and not args.qat:
             raise ClipGuardError(f"--{flag.replace('_', '-')} is only used with --qat")
     if args.target_data and not args.domain_adapt:
@@ -83,6 +83,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                                         out=args.out, trainer=trainer, resume=args.resume, init_from=args.init_from,
                                         qat=args.qat, qat_text_activations=args.qat_text_activations,
                                         qat_same_padding_convs=args.qat_same_padding_convs,
+                                        qat_attention_matmuls=args.qat_attention_matmuls,
                                         calib_batches=args.calib_batches, device=args.device,
                                         classes_from_data=args.classes_from_data, teacher=args.teacher,
                                         domain_adapt=args.domain_adapt, target_data=tuple(args.target_data or ()),
@@ -195,6 +196,9 @@ def register(commands) -> None:
     train.add_argument("--qat-same-padding-convs", action="store_true",
                        help="--qat: quantize EfficientNet's same-padding convs too (the stem and stride-2 depthwise "
                             "convs; default: float)")
+    train.add_argument("--qat-attention-matmuls", action="store_true",
+                       help="--qat: quantize the fusion attention's matmuls too (q, k, v and the softmax's "
+                            "probabilities; default: float)")
     train.add_argument("--calib-batches", type=int, default=16, help="--qat: batches for the initial calibration")
     train.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     train.add_argument("--balance", action="store_true",

@@ -25,6 +25,7 @@ class TrainRequest:
     qat: bool = False
     qat_text_activations: bool = False  # --qat: quantize the text tower's activations too (else weight-only there)
     qat_same_padding_convs: bool = False  # --qat: quantize EfficientNet's same-padding convs too (else float)
+    qat_attention_matmuls: bool = False  # --qat: Q/DQ on the fusion attention's q·kᵀ and p·v inputs (else float)
     calib_batches: int = 16
     device: str = "auto"
     classes_from_data: bool = False  # heads.class_names from classes.json next to the first data manifest
@@ -139,7 +140,8 @@ def run_training(req: TrainRequest, log=print) -> dict:
             from .quantize import calibration_loop, modelopt_state, quant_summary, quantize_int8, quantized_fraction
 
             model = quantize_int8(model, calibration_loop(train_set, req.calib_batches, req.trainer.batch_size),
-                                  req.qat_text_activations, req.qat_same_padding_convs)
+                                  req.qat_text_activations, req.qat_same_padding_convs,
+                                  req.qat_attention_matmuls)
             state_fn = modelopt_state
             if dist.rank == 0:
                 summary_path = write_text_atomic(Path(req.out) / "quant_summary.txt", quant_summary(model))

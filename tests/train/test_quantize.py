@@ -171,3 +171,55 @@ def test_a_qat_checkpoint_from_before_restores_with_those_convs_float(base_pair,
         modelopt().mtq.quantize(model, int8_config(), lambda m: m(*example_inputs(cfg, batch=1)))
     restored = _roundtrip(model, cfg, tiny_tokenizer, tmp_path)  # strict load: no missing quantizer state
     assert not any(hasattr(c, "weight_quantizer") for c in _same_padding_convs(restored))
+
+
+def _attention_quantizers(model):
+    from edge_clipguard.train.quantize import ATTENTION_MATMUL_QUANTIZERS
+
+    return [getattr(m, name) for m in model.modules() for name in ATTENTION_MATMUL_QUANTIZERS if hasattr(m, name)]
+
+
+@pytest.fixture()
+def attention_quantized_tiny(tiny_cfg):
+    from edge_clipguard.model import build_model
+    from edge_clipguard.train.quantize import quantize_int8
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg).eval()
+    return quantize_int8(model, lambda m: m(*example_inputs(tiny_cfg, batch=2, seed=0)), attention_matmuls=True)
+
+
+def test_attention_matmuls_stay_float_by_default(quantized_tiny):
+    assert _attention_quantizers(quantized_tiny) == []
+
+
+def test_attention_matmul_inputs_are_quantized_per_tensor_when_asked(attention_quantized_tiny, tiny_cfg):
+    quantizers = _attention_quantizers(attention_quantized_tiny)
+    layers = tiny_cfg.fusion.num_layers
+    assert len(quantizers) == 4 * 2 * layers  # q, k, v, p in both directions of every fusion layer
+    assert all(q.is_enabled and q.amax is not None and q.amax.numel() == 1 for q in quantizers)
+
+
+def test_probability_quantizer_calibrates_to_at_most_one(attention_quantized_tiny):
+    probabilities = [m.p_bmm_quantizer for m in attention_quantized_tiny.modules() if hasattr(m, "p_bmm_quantizer")]
+    assert probabilities and all(0 < float(q.amax) <= 1.0 for q in probabilities)
+
+
+def test_attention_matmul_quantizers_change_the_output(attention_quantized_tiny, tiny_cfg):
+    inputs = example_inputs(tiny_cfg, batch=2, seed=3)
+    with torch.no_grad():
+        quantized = attention_quantized_tiny(*inputs)["score"]
+        for q in _attention_quantizers(attention_quantized_tiny):
+            q.disable()
+        plain = attention_quantized_tiny(*inputs)["score"]
+    assert not torch.equal(quantized, plain)
+
+
+def test_a_checkpoint_with_quantized_attention_restores_with_it(attention_quantized_tiny, tiny_cfg, tiny_tokenizer,
+                                                                tmp_path):
+    restored = _roundtrip(attention_quantized_tiny, tiny_cfg, tiny_tokenizer, tmp_path)
+    inputs = example_inputs(tiny_cfg, batch=2, seed=5)
+    with torch.no_grad():
+        expected, got = attention_quantized_tiny(*inputs)["score"], restored(*inputs)["score"]
+    assert len(_attention_quantizers(restored)) == len(_attention_quantizers(attention_quantized_tiny))
+    torch.testing.assert_close(got, expected)

@@ -77,3 +77,19 @@ def test_qat_text_activations_without_qat_is_one_line_exit_2(scenes_dir, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err.endswith("--qat-text-activations is only used with --qat") and "\n" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_train_qat_attention_matmuls_writes_a_checkpoint_with_attention_quantizers(scenes_dir, tmp_path):
+    from edge_clipguard.train.checkpoint import load_checkpoint
+    from edge_clipguard.train.quantize import quantizes_attention_matmuls
+
+    assert _train(scenes_dir, tmp_path / "run", "--qat", "--qat-attention-matmuls", "--calib-batches", "1",
+                  "--max-steps", "1", "--warmup", "1") == 0
+    assert quantizes_attention_matmuls(load_checkpoint(tmp_path / "run" / "last.pt")["modelopt_state"])
+
+
+def test_qat_attention_matmuls_without_qat_is_one_line_exit_2(scenes_dir, tmp_path, capsys):
+    assert _train(scenes_dir, tmp_path / "run", "--qat-attention-matmuls") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--qat-attention-matmuls is only used with --qat") and "\n" not in err
+    assert not (tmp_path / "run").exists()
