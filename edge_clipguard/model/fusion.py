@@ -38,8 +38,8 @@ class CrossAttention(nn.Module):
         return x.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        """softmax(q kᵀ + bias) v over heads [B, H, N, d]. Its own method so INT8 QAT can put quantizers on
-        the two matmuls' inputs (``train.quantize.attention_matmuls_quantized``) without another copy of it."""
+        """softmax(q kᵀ + bias) v over heads [B, H, N, d]. Its own method so INT8 QAT can swap in just this
+        core with quantizers on the two matmuls' inputs (``train.quantize.attention_matmuls_quantized``)."""
         logits = torch.matmul(q, k.transpose(-1, -2))
         if bias is not None:
             logits = logits + bias.to(logits.dtype)
