@@ -69,6 +69,21 @@ class PredictorConfig:
                 raise ClipGuardError(f"{name} must be between 0 and 1, got {value}")
 
 
+def _text_stage(tokenizer_bytes: bytes, where: Path, manifest: Manifest, config: PredictorConfig) -> TextStage:
+    """The bundle's tokenizer, parsed, behind the text stage (TextError naming the file when it is not one). Made
+    before the backend, so a bad tokenizer fails the load before any model is compiled."""
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
+    except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON; also UnicodeDecodeError
+        raise TextError(f"{where}: not a readable tokenizer "
+                        f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
+    pre = manifest.preprocess
+    return TextStage(tokenizer, pre.max_text_length, config.text_cache_size, config.text_cache_bytes,
+                     pre.text_lengths)
+
+
 def _deactivate(runner: Runner, lock: threading.Lock) -> None:
     with lock:
         runner.deactivate()
@@ -116,20 +131,10 @@ class Predictor:
     def from_opened(cls, bundle: OpenedBundle, config: PredictorConfig) -> Predictor:
         """A Predictor of an opened bundle (export scores its artifacts this way, with the manifest it is about to
         write, so the accuracy column runs the code that ships)."""
-        from tokenizers import Tokenizer
-
         manifest = bundle.manifest
         choice = choose(manifest, config.backend, config.device, config.precision, config.artifact)
         tokenizer_file = manifest.preprocess.tokenizer_file
-        tokenizer_bytes = bundle.read(tokenizer_file)
-        try:
-            tokenizer = Tokenizer.from_str(tokenizer_bytes.decode("utf-8"))
-        except Exception as exc:  # tokenizers raises a bare Exception on malformed JSON; also UnicodeDecodeError
-            raise TextError(f"{bundle.directory / tokenizer_file}: not a readable tokenizer "
-                            f"({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})") from None
-        pre = manifest.preprocess
-        text_stage = TextStage(tokenizer, pre.max_text_length, config.text_cache_size, config.text_cache_bytes,
-                               pre.text_lengths)
+        text_stage = _text_stage(bundle.read(tokenizer_file), bundle.directory / tokenizer_file, manifest, config)
         cache = CompileCache.from_setting(config.compile_cache)
         features = FeatureCache(config.text_feature_cache_bytes) if config.text_feature_cache_bytes else None
         runner, artifact = create_runner(bundle, choice, config.threads, config.device_index, cache, features)
